@@ -1,0 +1,1 @@
+"""Atalaya: the operations hub for managed service providers."""

@@ -1,0 +1,82 @@
+"""Fixtures every test module shares: the three-user world of DESIGN.md and a ticket of each client.
+
+``world`` holds: staff users (admin, tech, readonly, billing); client A and client B
+with a site, a contact and a portal user each; one ticket per client.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from django.test import Client as HttpClient
+
+from atalaya.core import services as core_services
+from atalaya.core.models import Client, Contact, Site, User
+from atalaya.tickets import services as ticket_services
+from atalaya.tickets.models import Ticket
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+@dataclass
+class World:
+    admin: User
+    tech: User
+    readonly: User
+    billing: User
+    client_a: Client
+    client_b: Client
+    site_a: Site
+    site_b: Site
+    contact_a: Contact
+    contact_b: Contact
+    portal_a: User
+    portal_b: User
+    ticket_a: Ticket
+    ticket_b: Ticket
+
+    def http(self, user: User | None) -> HttpClient:
+        client = HttpClient()
+        if user is not None:
+            client.force_login(user)
+        return client
+
+
+def make_client_with_portal(name: str, domain: str) -> tuple[Client, Site, Contact, User]:
+    client = core_services.create_client(actor=None, name=name, mail_domains=[domain])
+    site = core_services.add_site(actor=None, client=client, name="HQ")
+    contact = core_services.create_contact(
+        actor=None, clients=[client], name=f"Contact of {name}", email=f"ana@{domain}", site=site
+    )
+    portal = core_services.create_portal_user(
+        actor=None, contact=contact, username=f"portal@{domain}", password=PASSWORD
+    )
+    return client, site, contact, portal
+
+
+@pytest.fixture
+def world(db: None) -> World:
+    staff = {
+        role: core_services.create_staff_user(
+            actor=None, username=role, password=PASSWORD, role=role if role != "tech" else "technician",
+            first_name=role.title(),
+        )
+        for role in ("admin", "tech", "readonly", "billing")
+    }
+    client_a, site_a, contact_a, portal_a = make_client_with_portal("Alfa Asesores", "alfa.example")
+    client_b, site_b, contact_b, portal_b = make_client_with_portal("Beta Bodegas", "beta.example")
+    ticket_a = ticket_services.create_ticket(
+        actor=staff["tech"], client=client_a, site=site_a, contact=contact_a,
+        subject="VPN does not connect", body="Since this morning the VPN fails.",
+    )
+    ticket_b = ticket_services.create_ticket(
+        actor=staff["tech"], client=client_b, site=site_b, contact=contact_b,
+        subject="Printer jammed", body="The second floor printer is jammed.",
+    )
+    return World(
+        admin=staff["admin"], tech=staff["tech"], readonly=staff["readonly"], billing=staff["billing"],
+        client_a=client_a, client_b=client_b, site_a=site_a, site_b=site_b,
+        contact_a=contact_a, contact_b=contact_b, portal_a=portal_a, portal_b=portal_b,
+        ticket_a=ticket_a, ticket_b=ticket_b,
+    )

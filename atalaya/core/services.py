@@ -1,0 +1,207 @@
+"""Writes to people, clients and tokens, each with its audit event."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import pyotp
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from atalaya.core.models import (
+    ApiToken,
+    AuditEvent,
+    Client,
+    Contact,
+    ContactMembership,
+    MailDomain,
+    Role,
+    Site,
+    User,
+    hash_token,
+)
+
+
+def record_audit(actor: User | None, obj: Any, action: str, *, client: Client | None = None,
+                 before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> AuditEvent:
+    """Append who changed what on a non-ticket object."""
+    return AuditEvent.objects.create(
+        actor=actor if actor is not None and actor.pk else None, client=client,
+        object_type=type(obj).__name__.lower(), object_id=str(getattr(obj, "public_id", obj.pk)),
+        action=action, before=before or {}, after=after or {},
+    )
+
+
+def _require_admin(actor: User | None) -> None:
+    # None is the system itself (CLI, demo loader, migrations).
+    if actor is not None and not actor.is_admin:
+        raise PermissionDenied(_("Only administrators may do this."))
+
+
+@transaction.atomic
+def create_client(*, actor: User | None, name: str, mail_domains: Sequence[str] = (), **fields: Any) -> Client:
+    """Add a client company, optionally with the mail domains that identify it."""
+    _require_admin(actor)
+    client = Client(name=name.strip(), **fields)
+    client.full_clean()
+    client.save()
+    for domain in mail_domains:
+        MailDomain.objects.create(client=client, domain=domain)
+    record_audit(actor, client, "created", client=client, after={"name": client.name})
+    return client
+
+
+@transaction.atomic
+def add_site(*, actor: User | None, client: Client, name: str, **fields: Any) -> Site:
+    """Add a site (office, branch) to a client."""
+    _require_admin(actor)
+    site = Site(client=client, name=name.strip(), **fields)
+    site.full_clean()
+    site.save()
+    record_audit(actor, site, "created", client=client, after={"name": site.name})
+    return site
+
+
+@transaction.atomic
+def create_contact(*, actor: User | None, clients: Sequence[Client], name: str, email: str = "",
+                   site: Site | None = None, **fields: Any) -> Contact:
+    """Add a person at one or more clients; the first site given applies to its own client."""
+    if actor is not None and not actor.can_write_tickets:
+        raise PermissionDenied(_("Your role may not add contacts."))
+    if not clients:
+        raise ValidationError({"clients": [_("A contact belongs to at least one client.")]})
+    contact = Contact(name=name.strip(), email=email.strip().lower(), **fields)
+    contact.full_clean()
+    contact.save()
+    for client in clients:
+        ContactMembership.objects.create(
+            contact=contact, client=client, site=site if site and site.client_id == client.pk else None
+        )
+        record_audit(actor, contact, "created", client=client, after={"name": contact.name})
+    return contact
+
+
+@transaction.atomic
+def create_staff_user(*, actor: User | None, username: str, password: str, role: str,
+                      email: str = "", first_name: str = "", last_name: str = "",
+                      language: str = "en", time_zone: str = "Europe/Madrid") -> User:
+    """Add an MSP staff member with a role."""
+    _require_admin(actor)
+    if role not in Role.values or role == Role.PORTAL:
+        raise ValidationError({"role": [_("Unknown staff role.")]})
+    user = User(username=username, email=email, role=role, first_name=first_name,
+                last_name=last_name, language=language, time_zone=time_zone, is_staff=role == Role.ADMIN)
+    user.set_password(password)
+    user.full_clean()
+    user.save()
+    record_audit(actor, user, "created", after={"username": username, "role": role})
+    return user
+
+
+@transaction.atomic
+def create_portal_user(*, actor: User | None, contact: Contact, username: str, password: str) -> User:
+    """Give a contact a portal login; it sees exactly the clients the contact belongs to."""
+    _require_admin(actor)
+    user = User(username=username, email=contact.email, role=Role.PORTAL, contact=contact,
+                first_name=contact.name, language=contact.language, time_zone=contact.time_zone)
+    user.set_password(password)
+    user.full_clean()
+    user.save()
+    record_audit(actor, user, "created", after={"username": username, "role": Role.PORTAL})
+    return user
+
+
+@transaction.atomic
+def create_api_token(*, actor: User | None, user: User, name: str) -> tuple[ApiToken, str]:
+    """Issue a token for ``user``; returns the row and the raw value, which is never stored."""
+    if actor is not None and actor.pk != user.pk and not actor.is_admin:
+        raise PermissionDenied(_("You may only create tokens for yourself."))
+    name = (name or "").strip()
+    if not name or len(name) > 100:
+        raise ValidationError({"name": [_("Give the token a name of 1 to 100 characters.")]})
+    raw = ApiToken.generate()
+    token = ApiToken.objects.create(user=user, name=name, token_hash=hash_token(raw), hint=raw[-4:])
+    record_audit(actor, token, "created", after={"user": user.username, "name": name})
+    return token, raw
+
+
+@transaction.atomic
+def revoke_api_token(*, actor: User, token: ApiToken) -> ApiToken:
+    """Revoke a token at once; requests with it fail from now on."""
+    if actor.pk != token.user_id and not actor.is_admin:
+        raise PermissionDenied(_("You may only revoke your own tokens."))
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+        record_audit(actor, token, "revoked")
+    return token
+
+
+def user_for_token(raw: str) -> User | None:
+    """The active user behind a bearer token, marking it used (at most once a minute)."""
+    if not raw or not raw.startswith(ApiToken.PREFIX) or len(raw) > 200:
+        return None
+    token = ApiToken.objects.active().select_related("user").filter(token_hash=hash_token(raw)).first()
+    if token is None:
+        return None
+    now = timezone.now()
+    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+        # Throttled so a busy integration does not turn every read into a write.
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token.user
+
+
+def is_locked_out(user: User) -> bool:
+    return user.locked_until is not None and user.locked_until > timezone.now()
+
+
+def record_login_failure(user: User) -> None:
+    """Count a failed password; lock the account for a while after too many."""
+    User.objects.filter(pk=user.pk).update(failed_login_count=F("failed_login_count") + 1)
+    user.refresh_from_db(fields=["failed_login_count"])
+    if user.failed_login_count >= settings.LOGIN_MAX_FAILURES:
+        user.locked_until = timezone.now() + timedelta(minutes=settings.LOGIN_LOCKOUT_MINUTES)
+        user.failed_login_count = 0
+        user.save(update_fields=["locked_until", "failed_login_count"])
+        record_audit(None, user, "locked_out")
+
+
+def record_login_success(user: User) -> None:
+    if user.failed_login_count or user.locked_until:
+        User.objects.filter(pk=user.pk).update(failed_login_count=0, locked_until=None)
+
+
+def new_totp_secret() -> str:
+    return pyotp.random_base32()
+
+
+def verify_totp(secret: str, code: str) -> bool:
+    code = (code or "").strip().replace(" ", "")
+    return bool(secret) and code.isdigit() and pyotp.TOTP(secret).verify(code, valid_window=1)
+
+
+@transaction.atomic
+def enable_totp(*, user: User, secret: str, code: str) -> None:
+    """Turn on two-factor sign-in once the user proves their app shows the right code."""
+    if not user.is_msp_staff:
+        raise PermissionDenied(_("Two-factor sign-in is for staff accounts."))
+    if not verify_totp(secret, code):
+        raise ValidationError({"code": [_("That code does not match; check your device's clock.")]})
+    user.totp_secret = secret
+    user.save(update_fields=["totp_secret"])
+    record_audit(user, user, "totp_enabled")
+
+
+@transaction.atomic
+def disable_totp(*, actor: User, user: User) -> None:
+    if actor.pk != user.pk and not actor.is_admin:
+        raise PermissionDenied(_("You may only change your own sign-in."))
+    user.totp_secret = ""
+    user.save(update_fields=["totp_secret"])
+    record_audit(actor, user, "totp_disabled")

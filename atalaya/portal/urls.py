@@ -1,0 +1,12 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from atalaya.portal import views
+
+app_name = "portal"
+urlpatterns = [
+    path("", views.ticket_list, name="ticket_list"),
+    path("tickets/new/", views.ticket_new, name="ticket_new"),
+    path("tickets/<int:number>/", views.ticket_detail, name="ticket_detail"),
+]

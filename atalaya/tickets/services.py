@@ -1,0 +1,432 @@
+"""Every write to tickets: views, API, CLI and jobs all come through here.
+
+Each function checks what the actor may do, validates across objects (a site must be
+the ticket's client's), writes the change and its timeline event in one transaction,
+and keeps the SLA clocks and the search text up to date. Errors are Django
+ValidationErrors keyed by field name, or PermissionDenied, so every caller can report
+them precisely.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from atalaya.core.models import Client, Contact, Site, User
+from atalaya.tickets import search, sla
+from atalaya.tickets.models import (
+    DONE_STATUSES,
+    PAUSED_STATUSES,
+    Attachment,
+    Category,
+    Counter,
+    EventKind,
+    Priority,
+    Queue,
+    SlaPolicy,
+    Status,
+    Ticket,
+    TicketEvent,
+    TicketLink,
+    TimeEntry,
+    WorkType,
+)
+
+MAX_BODY_LENGTH = 100_000
+
+
+def _require_writer(actor: User) -> None:
+    if not actor.can_write_tickets:
+        raise PermissionDenied(_("Your role may not change tickets."))
+
+
+def _require_writer_or_portal(actor: User, ticket_client: Client) -> None:
+    if actor.can_write_tickets:
+        return
+    if actor.is_portal and Client.objects.visible_to(actor).filter(pk=ticket_client.pk).exists():
+        return
+    raise PermissionDenied(_("Your role may not change tickets."))
+
+
+def _clean_text(field: str, value: str, *, required: bool, limit: int) -> str:
+    value = (value or "").replace("\x00", "").strip()
+    if required and not value:
+        raise ValidationError({field: [_("This field is required.")]})
+    if len(value) > limit:
+        raise ValidationError({field: [_("At most %(n)d characters.") % {"n": limit}]})
+    return value
+
+
+def _next_number() -> int:
+    # The counter row is locked by the UPDATE until the surrounding transaction
+    # commits, so two creators never get the same number on PostgreSQL or SQLite.
+    updated = Counter.objects.filter(name="ticket").update(value=F("value") + 1)
+    if not updated:
+        Counter.objects.get_or_create(name="ticket", defaults={"value": 0})
+        Counter.objects.filter(name="ticket").update(value=F("value") + 1)
+    return Counter.objects.values_list("value", flat=True).get(name="ticket")
+
+
+def _check_belongs(client: Client, *, site: Site | None, contact: Contact | None) -> None:
+    errors: dict[str, list[str]] = {}
+    if site is not None and site.client_id != client.pk:
+        errors["site"] = [_("This site belongs to another client.")]
+    if contact is not None and not contact.memberships.filter(client=client).exists():
+        errors["contact"] = [_("This contact is not a contact of the client.")]
+    if errors:
+        raise ValidationError(errors)
+
+
+def _check_assignee(assignee: User | None) -> None:
+    if assignee is not None and not assignee.can_write_tickets:
+        raise ValidationError({"assignee": [_("Tickets can only be assigned to technicians and admins.")]})
+
+
+def _check_choice(field: str, value: str, choices: type[Priority] | type[Status]) -> None:
+    if value not in choices.values:
+        allowed = ", ".join(choices.values)
+        raise ValidationError({field: [_("Unknown value %(v)r; use one of: %(a)s") % {"v": value, "a": allowed}]})
+
+
+def _apply_sla(ticket: Ticket) -> None:
+    """Lay out the due times for the ticket's priority from its creation, past any pauses."""
+    policy = SlaPolicy.objects.filter(priority=ticket.priority).first()
+    if policy is None:
+        ticket.first_response_due_at = ticket.resolution_due_at = None
+        return
+    calendar = sla.BusinessCalendar.for_client(ticket.client)
+    paused = ticket.sla_paused_minutes
+    ticket.first_response_due_at = sla.add_business_minutes(
+        ticket.created_at, policy.first_response_minutes + paused, calendar
+    )
+    ticket.resolution_due_at = sla.add_business_minutes(
+        ticket.created_at, policy.resolution_minutes + paused, calendar
+    )
+
+
+def _event(ticket: Ticket, kind: str, actor: User | None, *, now: datetime, body: str = "",
+           is_public: bool = False, data: dict[str, Any] | None = None,
+           actor_contact: Contact | None = None) -> TicketEvent:
+    return TicketEvent.objects.create(
+        ticket=ticket, kind=kind, actor=actor if actor and actor.is_msp_staff else None,
+        actor_contact=actor_contact or (actor.contact if actor and actor.is_portal else None),
+        body=body, is_public=is_public, data=data or {}, created_at=now,
+    )
+
+
+def _touch(ticket: Ticket, now: datetime, *fields: str) -> None:
+    ticket.updated_at = now
+    ticket.save(update_fields=["updated_at", *fields])
+
+
+@transaction.atomic
+def create_ticket(
+    *,
+    actor: User,
+    client: Client,
+    subject: str,
+    body: str = "",
+    contact: Contact | None = None,
+    site: Site | None = None,
+    queue: Queue | None = None,
+    category: Category | None = None,
+    priority: str = Priority.NORMAL,
+    assignee: User | None = None,
+    attachments: Sequence[UploadedFile] = (),
+    now: datetime | None = None,
+) -> Ticket:
+    """Open a ticket for a client, with its first message, SLA clocks and search text.
+
+    A portal user opens tickets only for their own clients and as themselves; staff
+    pick any contact of the client.
+    """
+    now = now or timezone.now()
+    _require_writer_or_portal(actor, client)
+    subject = _clean_text("subject", subject, required=True, limit=250)
+    body = _clean_text("body", body, required=False, limit=MAX_BODY_LENGTH)
+    if actor.is_portal:
+        contact, assignee, queue = actor.contact, None, None
+        priority = priority if priority in (Priority.LOW, Priority.NORMAL, Priority.HIGH) else Priority.NORMAL
+    _check_choice("priority", priority, Priority)
+    _check_belongs(client, site=site, contact=contact)
+    _check_assignee(assignee)
+    for upload in attachments:
+        validate_upload(upload)
+    ticket = Ticket(
+        number=_next_number(), client=client, site=site, contact=contact, queue=queue,
+        category=category, subject=subject, priority=priority, assignee=assignee,
+        status=Status.OPEN if assignee else Status.NEW, created_at=now, updated_at=now,
+    )
+    _apply_sla(ticket)
+    ticket.save()
+    event = _event(ticket, EventKind.CREATED, actor, now=now, body=body, is_public=True,
+                   data={"subject": subject})
+    for upload in attachments:
+        _store_attachment(ticket, event, upload, now)
+    search.index_ticket(ticket, f"{subject}\n{body}")
+    return ticket
+
+
+@transaction.atomic
+def add_reply(ticket: Ticket, *, actor: User, body: str, attachments: Sequence[UploadedFile] = (),
+              now: datetime | None = None) -> TicketEvent:
+    """A public message on the ticket, from a technician or from the client's portal user.
+
+    The first staff reply stops the first-response clock; a client's reply to a ticket
+    that waits on them or was resolved puts it back in the technicians' court.
+    """
+    now = now or timezone.now()
+    _require_writer_or_portal(actor, ticket.client)
+    body = _clean_text("body", body, required=not attachments, limit=MAX_BODY_LENGTH)
+    for upload in attachments:
+        validate_upload(upload)
+    event = _event(ticket, EventKind.REPLY, actor, now=now, body=body, is_public=True)
+    for upload in attachments:
+        _store_attachment(ticket, event, upload, now)
+    fields = []
+    if actor.is_msp_staff and ticket.first_responded_at is None:
+        ticket.first_responded_at = now
+        fields.append("first_responded_at")
+    if actor.is_portal and ticket.status in (Status.WAITING_CLIENT, *DONE_STATUSES):
+        _set_status(ticket, Status.OPEN, actor, now)
+        fields += ["status", "resolved_at", "closed_at", "sla_paused_at", "sla_paused_minutes",
+                   "first_response_due_at", "resolution_due_at"]
+    elif actor.is_msp_staff and ticket.status == Status.NEW:
+        _set_status(ticket, Status.OPEN, actor, now)
+        fields.append("status")
+    _touch(ticket, now, *fields)
+    search.append_to_index(ticket, body)
+    return event
+
+
+@transaction.atomic
+def add_note(ticket: Ticket, *, actor: User, body: str, attachments: Sequence[UploadedFile] = (),
+             now: datetime | None = None) -> TicketEvent:
+    """An internal note: seen by the MSP's staff only, never by the client."""
+    now = now or timezone.now()
+    _require_writer(actor)
+    body = _clean_text("body", body, required=not attachments, limit=MAX_BODY_LENGTH)
+    for upload in attachments:
+        validate_upload(upload)
+    event = _event(ticket, EventKind.NOTE, actor, now=now, body=body)
+    for upload in attachments:
+        _store_attachment(ticket, event, upload, now)
+    _touch(ticket, now)
+    search.append_to_index(ticket, body)
+    return event
+
+
+def _set_status(ticket: Ticket, status: str, actor: User | None, now: datetime) -> None:
+    """Move the status and the clocks with it, and record the change on the timeline."""
+    before = ticket.status
+    if before == status:
+        return
+    if before in PAUSED_STATUSES and status not in PAUSED_STATUSES and ticket.sla_paused_at:
+        calendar = sla.BusinessCalendar.for_client(ticket.client)
+        ticket.sla_paused_minutes += sla.business_minutes_between(ticket.sla_paused_at, now, calendar)
+        ticket.sla_paused_at = None
+        _apply_sla(ticket)
+    if status in PAUSED_STATUSES and ticket.sla_paused_at is None:
+        ticket.sla_paused_at = now
+    if status == Status.RESOLVED:
+        ticket.resolved_at = ticket.resolved_at or now
+    elif status == Status.CLOSED:
+        ticket.resolved_at = ticket.resolved_at or now
+        ticket.closed_at = now
+    else:
+        ticket.resolved_at = ticket.closed_at = None
+    ticket.status = status
+    _event(ticket, EventKind.STATUS, actor, now=now, is_public=True,
+           data={"changes": {"status": [before, status]}})
+
+
+@transaction.atomic
+def change_status(ticket: Ticket, *, actor: User, status: str, now: datetime | None = None) -> Ticket:
+    """Set the status; waiting on the client pauses the SLA clock, leaving it resumes it."""
+    now = now or timezone.now()
+    _require_writer(actor)
+    _check_choice("status", status, Status)
+    if ticket.merged_into_id and status not in DONE_STATUSES:
+        raise ValidationError({"status": [_("A merged ticket stays closed; work on the surviving ticket.")]})
+    if ticket.status == status:
+        return ticket
+    _set_status(ticket, status, actor, now)
+    _touch(ticket, now, "status", "resolved_at", "closed_at", "sla_paused_at", "sla_paused_minutes",
+           "first_response_due_at", "resolution_due_at")
+    return ticket
+
+
+@transaction.atomic
+def assign_ticket(ticket: Ticket, *, actor: User, assignee: User | None, now: datetime | None = None) -> Ticket:
+    """Give the ticket to a technician (or nobody); a new ticket becomes open when assigned."""
+    now = now or timezone.now()
+    _require_writer(actor)
+    _check_assignee(assignee)
+    if ticket.assignee_id == (assignee.pk if assignee else None):
+        return ticket
+    before = ticket.assignee.username if ticket.assignee else None
+    ticket.assignee = assignee
+    _event(ticket, EventKind.ASSIGNMENT, actor, now=now,
+           data={"changes": {"assignee": [before, assignee.username if assignee else None]}})
+    fields = ["assignee"]
+    if assignee is not None and ticket.status == Status.NEW:
+        _set_status(ticket, Status.OPEN, actor, now)
+        fields.append("status")
+    _touch(ticket, now, *fields)
+    return ticket
+
+
+@transaction.atomic
+def change_priority(ticket: Ticket, *, actor: User, priority: str, now: datetime | None = None) -> Ticket:
+    """Set the priority; the SLA targets of the new priority apply from the ticket's creation."""
+    now = now or timezone.now()
+    _require_writer(actor)
+    _check_choice("priority", priority, Priority)
+    if ticket.priority == priority:
+        return ticket
+    before = ticket.priority
+    ticket.priority = priority
+    _apply_sla(ticket)
+    _event(ticket, EventKind.PRIORITY, actor, now=now, data={"changes": {"priority": [before, priority]}})
+    _touch(ticket, now, "priority", "first_response_due_at", "resolution_due_at")
+    return ticket
+
+
+def _label(value: Any) -> Any:
+    return str(value) if value is not None else None
+
+
+@transaction.atomic
+def update_ticket(ticket: Ticket, *, actor: User, now: datetime | None = None, **changes: Any) -> Ticket:
+    """Change subject, site, contact, queue or category, recording each before and after."""
+    now = now or timezone.now()
+    _require_writer(actor)
+    allowed = {"subject", "site", "contact", "queue", "category"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise ValidationError({sorted(unknown)[0]: [_("This field cannot be changed here.")]})
+    if "subject" in changes:
+        changes["subject"] = _clean_text("subject", changes["subject"], required=True, limit=250)
+    _check_belongs(ticket.client, site=changes.get("site"), contact=changes.get("contact"))
+    diff = {}
+    for field, value in changes.items():
+        before = getattr(ticket, field)
+        if before != value:
+            diff[field] = [_label(before), _label(value)]
+            setattr(ticket, field, value)
+    if not diff:
+        return ticket
+    _event(ticket, EventKind.FIELDS, actor, now=now, data={"changes": diff})
+    _touch(ticket, now, *diff)
+    if "subject" in diff:
+        search.append_to_index(ticket, ticket.subject)
+    return ticket
+
+
+@transaction.atomic
+def log_time(ticket: Ticket, *, actor: User, minutes: int, is_billable: bool = True,
+             work_type: WorkType | None = None, note: str = "", worked_on: date | None = None,
+             now: datetime | None = None) -> TimeEntry:
+    """Record minutes worked on the ticket, for the team's record and for billing."""
+    now = now or timezone.now()
+    _require_writer(actor)
+    if not isinstance(minutes, int) or isinstance(minutes, bool) or not 0 < minutes <= 24 * 60:
+        raise ValidationError({"minutes": [_("Minutes must be a whole number from 1 to 1440.")]})
+    note = _clean_text("note", note, required=False, limit=500)
+    entry = TimeEntry.objects.create(
+        ticket=ticket, user=actor, minutes=minutes, is_billable=is_billable, work_type=work_type,
+        note=note, worked_on=worked_on or timezone.localdate(now), created_at=now,
+    )
+    _event(ticket, EventKind.TIME, actor, now=now, body=note,
+           data={"minutes": minutes, "is_billable": is_billable, "time_entry": entry.pk,
+                 "work_type": work_type.name if work_type else None})
+    _touch(ticket, now)
+    return entry
+
+
+@transaction.atomic
+def merge_tickets(source: Ticket, target: Ticket, *, actor: User, now: datetime | None = None) -> Ticket:
+    """Fold ``source`` into ``target``: both timelines stay, the source closes and points on."""
+    now = now or timezone.now()
+    _require_writer(actor)
+    if source.pk == target.pk:
+        raise ValidationError({"target": [_("A ticket cannot be merged into itself.")]})
+    if source.client_id != target.client_id:
+        raise ValidationError({"target": [_("Only tickets of the same client can be merged.")]})
+    if target.merged_into_id:
+        raise ValidationError({"target": [_("That ticket was itself merged; merge into its survivor.")]})
+    if source.merged_into_id:
+        raise ValidationError({"source": [_("This ticket was already merged.")]})
+    source.merged_into = target
+    _set_status(source, Status.CLOSED, actor, now)
+    _event(source, EventKind.MERGE, actor, now=now, data={"merged_into": target.number})
+    _touch(source, now, "merged_into", "status", "resolved_at", "closed_at", "sla_paused_at")
+    # Tickets merged into the source earlier now belong to the survivor too.
+    Ticket.objects.filter(merged_into=source).update(merged_into=target)
+    _event(target, EventKind.MERGE, actor, now=now, data={"merged_from": source.number})
+    _touch(target, now)
+    doc = getattr(source, "search_document", None)
+    search.append_to_index(target, doc.body if doc else source.subject)
+    return target
+
+
+@transaction.atomic
+def link_tickets(ticket: Ticket, other: Ticket, *, actor: User, now: datetime | None = None) -> TicketLink:
+    """Mark two tickets as related; the link shows on both."""
+    now = now or timezone.now()
+    _require_writer(actor)
+    if ticket.pk == other.pk:
+        raise ValidationError({"other": [_("A ticket cannot be linked to itself.")]})
+    existing = TicketLink.objects.filter(from_ticket=ticket, to_ticket=other).first() or \
+        TicketLink.objects.filter(from_ticket=other, to_ticket=ticket).first()
+    if existing:
+        return existing
+    link = TicketLink.objects.create(from_ticket=ticket, to_ticket=other, created_by=actor, created_at=now)
+    _event(ticket, EventKind.LINK, actor, now=now, data={"linked": other.number})
+    _event(other, EventKind.LINK, actor, now=now, data={"linked": ticket.number})
+    _touch(ticket, now)
+    _touch(other, now)
+    return link
+
+
+def validate_upload(upload: UploadedFile) -> None:
+    """Reject files over the configured size or of a type not on the allowed list."""
+    name = os.path.basename(upload.name or "")
+    extension = os.path.splitext(name)[1].lower().lstrip(".")
+    if not name or extension not in settings.ATTACHMENT_ALLOWED_EXTENSIONS:
+        raise ValidationError({"attachments": [
+            _("Files of type %(ext)r are not accepted; allowed: %(allowed)s")
+            % {"ext": extension or name, "allowed": ", ".join(settings.ATTACHMENT_ALLOWED_EXTENSIONS)}
+        ]})
+    if upload.size is None or upload.size > settings.ATTACHMENT_MAX_BYTES:
+        raise ValidationError({"attachments": [
+            _("%(name)s is larger than the limit of %(mb)d MB.")
+            % {"name": name, "mb": settings.ATTACHMENT_MAX_BYTES // (1024 * 1024)}
+        ]})
+
+
+def _store_attachment(ticket: Ticket, event: TicketEvent, upload: UploadedFile, now: datetime) -> Attachment:
+    digest = hashlib.sha256()
+    for chunk in upload.chunks():
+        digest.update(chunk)
+    upload.seek(0)
+    attachment = Attachment(
+        ticket=ticket, event=event, filename=os.path.basename(upload.name or "file")[:255],
+        content_type=(upload.content_type or "application/octet-stream")[:120],
+        size=upload.size or 0, sha256=digest.hexdigest(), created_at=now,
+    )
+    attachment.file.save(attachment.sha256, upload, save=False)
+    attachment.save()
+    return attachment
+

@@ -1,0 +1,16 @@
+"""URL map: technician UI, client portal, the API; every route is walked by the isolation test."""
+
+from __future__ import annotations
+
+from django.urls import include, path
+
+from atalaya.api import api
+from atalaya.core import views as core_views
+
+urlpatterns = [
+    path("", core_views.home, name="home"),
+    path("", include("atalaya.core.urls")),
+    path("tickets/", include("atalaya.tickets.urls")),
+    path("portal/", include("atalaya.portal.urls")),
+    path("api/v1/", api.urls),
+]

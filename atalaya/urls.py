@@ -5,10 +5,10 @@ from __future__ import annotations
 from django.urls import include, path
 
 from atalaya.api import api
-from atalaya.core import views as core_views
+from atalaya.core.views import auth as core_auth
 
 urlpatterns = [
-    path("", core_views.home, name="home"),
+    path("", core_auth.home, name="home"),
     path("", include("atalaya.core.urls")),
     path("tickets/", include("atalaya.tickets.urls")),
     path("portal/", include("atalaya.portal.urls")),

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from django.urls import path
 
-from atalaya.core import views
+from atalaya.core.views import auth
 
 urlpatterns = [
-    path("login/", views.login_view, name="login"),
-    path("login/totp/", views.login_totp, name="login_totp"),
-    path("logout/", views.logout_view, name="logout"),
+    path("login/", auth.login_view, name="login"),
+    path("login/totp/", auth.login_totp, name="login_totp"),
+    path("logout/", auth.logout_view, name="logout"),
 ]

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from atalaya.tickets import views
+from atalaya.tickets.views import tickets as views
 
 app_name = "tickets"
 urlpatterns = [

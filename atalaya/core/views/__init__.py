@@ -1,0 +1,1 @@
+"""Core views, one module per area: auth (sign-in), account (profile, TOTP, tokens), clients."""

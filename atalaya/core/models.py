@@ -14,7 +14,7 @@ import zoneinfo
 from datetime import time
 from typing import TYPE_CHECKING, Any
 
-from django.contrib.auth.models import AbstractUser, UserManager
+from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
@@ -63,8 +63,6 @@ class User(AbstractUser):
     totp_secret = models.CharField(max_length=64, blank=True, default="")
     failed_login_count = models.PositiveIntegerField(default=0)
     locked_until = models.DateTimeField(null=True, blank=True)
-
-    objects = UserManager()
 
     class Meta:
         constraints = [

@@ -89,6 +89,8 @@ def state_of(ticket: Ticket, now: datetime) -> str:
     Before the first response that is the first-response clock; after it the
     resolution clock. A resolved ticket is judged by when it was resolved.
     """
+    due: datetime | None
+    done: datetime | None
     if ticket.first_responded_at is None and ticket.first_response_due_at is not None:
         due, done, started = ticket.first_response_due_at, None, ticket.created_at
     else:

@@ -34,6 +34,7 @@ from atalaya.tickets.models import (
     EventKind,
     Priority,
     Queue,
+    SavedView,
     SlaPolicy,
     Status,
     Ticket,
@@ -430,3 +431,27 @@ def _store_attachment(ticket: Ticket, event: TicketEvent, upload: UploadedFile, 
     attachment.save()
     return attachment
 
+
+def save_view(*, actor: User, name: str, query: str) -> SavedView:
+    """Store the actor's current ticket-list query string under a name (same name: replaced).
+
+    A saved view is the user's own preference, not ticket data, so every staff role may
+    keep them, read-only users included.
+    """
+    if not actor.is_msp_staff:
+        raise PermissionDenied(_("Only staff keep saved views."))
+    name = _clean_text("name", name, required=True, limit=100)
+    query = (query or "").replace("\x00", "").strip().lstrip("?")
+    if len(query) > 1000:
+        raise ValidationError({"query": [_("At most %(n)d characters.") % {"n": 1000}]})
+    view, _created = SavedView.objects.update_or_create(
+        user=actor, name=name, defaults={"query": query}
+    )
+    return view
+
+
+def delete_saved_view(view: SavedView, *, actor: User) -> None:
+    """Remove one of the actor's own saved views (a preference, so it may really go)."""
+    if view.user_id != actor.pk:
+        raise PermissionDenied(_("This saved view belongs to someone else."))
+    view.delete()

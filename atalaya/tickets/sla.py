@@ -24,6 +24,7 @@ MAX_DAYS = 3660
 # A clock is "due soon" in its last quarter, or its last hour, whichever is longer.
 DUE_SOON_FRACTION = 0.25
 DUE_SOON_MIN = timedelta(hours=1)
+_UTC = zoneinfo.ZoneInfo("UTC")
 
 
 @dataclass(frozen=True)
@@ -48,12 +49,19 @@ class BusinessCalendar:
 
     def windows_from(self, moment: datetime) -> Iterator[tuple[datetime, datetime]]:
         """Working windows (UTC start, UTC end) from ``moment`` on, clipped to start there."""
+        # Fail at once on a calendar that can never open, rather than after MAX_DAYS.
+        if not self.weekdays & frozenset(range(1, 8)) or self.starts >= self.ends:
+            raise ValueError(
+                "the business calendar has no working time: it needs a working day (1-7) "
+                "and hours that end after they start"
+            )
         day = moment.astimezone(self.tz).date()
         for _ in range(MAX_DAYS):
             if day.isoweekday() in self.weekdays and day not in self.holidays:
-                start = datetime.combine(day, self.starts, self.tz).astimezone(zoneinfo.ZoneInfo("UTC"))
-                end = datetime.combine(day, self.ends, self.tz).astimezone(zoneinfo.ZoneInfo("UTC"))
-                if end > moment:
+                start = datetime.combine(day, self.starts, self.tz).astimezone(_UTC)
+                end = datetime.combine(day, self.ends, self.tz).astimezone(_UTC)
+                # end <= start only for hours inside a skipped DST hour; such a window is empty.
+                if end > moment and end > start:
                     yield max(start, moment), end
             day += timedelta(days=1)
 
@@ -68,7 +76,7 @@ def add_business_minutes(start: datetime, minutes: int, calendar: BusinessCalend
         if remaining <= length:
             return window_start + remaining
         remaining -= length
-    raise ValueError("the business calendar has no working time")
+    raise ValueError(f"the business calendar has no working time in the next {MAX_DAYS} days")
 
 
 def business_minutes_between(start: datetime, end: datetime, calendar: BusinessCalendar) -> int:

@@ -1,3 +1,5 @@
+"""Portal routes; tickets are addressed by their public number, never a row id."""
+
 from __future__ import annotations
 
 from django.urls import path
@@ -9,4 +11,6 @@ urlpatterns = [
     path("", views.ticket_list, name="ticket_list"),
     path("tickets/new/", views.ticket_new, name="ticket_new"),
     path("tickets/<int:number>/", views.ticket_detail, name="ticket_detail"),
+    path("tickets/<int:number>/attachments/<int:attachment_id>/", views.attachment_download,
+         name="attachment_download"),
 ]

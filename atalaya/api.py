@@ -1,23 +1,42 @@
 """The /api/v1 root: one NinjaAPI, bearer-token auth, JSON errors that name the field.
 
-Each app contributes a router from its own ``api.py``.
+Each app contributes a router from its own ``api.py``. Every error leaves as
+``{"detail": "...", "errors": [{"field": "...", "message": "..."}]}``: schema errors,
+service ValidationErrors, unknown or foreign ids (404), bodies that are not JSON
+(400) or too large (413), and the rare unexpected failure (a JSON 500, still
+reported to Django's error machinery).
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core import signals
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
 from ninja import NinjaAPI
-from ninja.errors import AuthenticationError
+from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import HttpBearer
 
+try:
+    from ninja import Status
+except ImportError:  # pragma: no cover - older django-ninja
+    Status = None  # type: ignore[assignment,misc]
+
 from atalaya.core.services import user_for_token
+
+logger = logging.getLogger("atalaya.api")
+
+# Where ninja puts a parameter in an error's location; the client only needs the field.
+_LOCATION_PARTS = frozenset({"body", "payload", "query", "path", "filters", "header", "form"})
 
 
 class BearerToken(HttpBearer):
+    """``Authorization: Bearer ata_…``: the token's active user becomes request.user."""
+
     def authenticate(self, request: HttpRequest, token: str) -> Any:
         user = user_for_token(token)
         if user is not None:
@@ -25,53 +44,121 @@ class BearerToken(HttpBearer):
         return user
 
 
+class FieldNotFound(Http404):
+    """A 404 for an id given in a field of the request (``site``, ``contact``…).
+
+    The object may not exist or belong to another client: the answer is the same.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def created(value: Any) -> Any:
+    """A 201 response for a route declared with ``response={201: …}``."""
+    if Status is None:  # django-ninja before 1.6 takes a (status, value) tuple
+        return 201, value
+    return Status(201, value)
+
+
 api = NinjaAPI(
     title="Atalaya API",
     version="1",
+    description=(
+        "Clients, sites, contacts, tickets, their timelines and time entries. "
+        "Authenticate with `Authorization: Bearer <token>` (create a token on the account "
+        "page or with `atalaya token create USERNAME`). Errors are JSON: "
+        '`{"detail": …, "errors": [{"field": …, "message": …}]}`.'
+    ),
     urls_namespace="api",
     auth=BearerToken(),
     docs_url="/docs",
 )
 
 
-def _error(request: HttpRequest, status: int, detail: str, errors: list[dict[str, Any]] | None = None) -> HttpResponse:
-    body: dict[str, Any] = {"detail": detail}
-    if errors:
-        body["errors"] = errors
+def _error(
+    request: HttpRequest, status: int, detail: str, errors: list[dict[str, Any]] | None = None
+) -> HttpResponse:
+    body: dict[str, Any] = {"detail": detail, "errors": errors or []}
     return api.create_response(request, body, status=status)
+
+
+def _field_of(loc: Any) -> str:
+    parts = [str(part) for part in (loc or []) if part not in _LOCATION_PARTS]
+    return ".".join(parts) or "body"
 
 
 @api.exception_handler(NinjaValidationError)
 def on_schema_error(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
     errors = []
     for err in exc.errors:
-        loc = [str(part) for part in err.get("loc", []) if part not in ("body", "payload", "query", "path")]
-        errors.append({"field": ".".join(loc) or "body", "message": err.get("msg", "invalid")})
-    return _error(request, 422, "The request is not valid.", errors)
+        message = str(err.get("msg", "invalid"))
+        if err.get("type") == "missing":
+            message = _("This field is required.")
+        errors.append({"field": _field_of(err.get("loc")), "message": message})
+    return _error(request, 422, _("The request is not valid."), errors)
 
 
 @api.exception_handler(ValidationError)
 def on_service_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     if hasattr(exc, "error_dict"):
-        errors = [{"field": f, "message": str(m)} for f, msgs in exc.message_dict.items() for m in msgs]
+        errors = [
+            {"field": "body" if f == "__all__" else f, "message": str(m)}
+            for f, msgs in exc.message_dict.items()
+            for m in msgs
+        ]
     else:
         errors = [{"field": "body", "message": str(m)} for m in exc.messages]
-    return _error(request, 422, "The request is not valid.", errors)
+    return _error(request, 422, _("The request is not valid."), errors)
 
 
 @api.exception_handler(PermissionDenied)
 def on_forbidden(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
-    return _error(request, 403, str(exc) or "Forbidden.")
+    return _error(request, 403, str(exc) or _("Your role may not do this."))
 
 
 @api.exception_handler(Http404)
 def on_not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
-    return _error(request, 404, "Not found.")
+    if isinstance(exc, FieldNotFound):
+        return _error(request, 404, exc.message, [{"field": exc.field, "message": exc.message}])
+    return _error(request, 404, str(exc) or _("Not found."))
 
 
 @api.exception_handler(AuthenticationError)
 def on_unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
-    return _error(request, 401, "A valid API token is required: Authorization: Bearer <token>.")
+    response = _error(
+        request, 401, _("A valid API token is required: Authorization: Bearer <token>.")
+    )
+    response["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    # ninja raises HttpError(400) when the body does not parse; the cause says where.
+    if exc.status_code == 400 and exc.__cause__ is not None:
+        if isinstance(exc.__cause__, RequestDataTooBig):
+            return on_too_big(request, exc.__cause__)
+        message = _("The request body is not valid JSON: %(error)s") % {"error": exc.__cause__}
+        return _error(request, 400, message, [{"field": "body", "message": message}])
+    return _error(request, exc.status_code, str(exc))
+
+
+@api.exception_handler(RequestDataTooBig)
+def on_too_big(request: HttpRequest, exc: Exception) -> HttpResponse:
+    message = _("The request body is too large.")
+    return _error(request, 413, message, [{"field": "body", "message": message}])
+
+
+@api.exception_handler(Exception)
+def on_unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
+    # Still a bug: log it and let Django's machinery (admins' mail, the test client's
+    # re-raise) see it, but answer the API client in the API's own format.
+    logger.exception("API request failed: %s %s", request.method, request.path)
+    signals.got_request_exception.send(sender=None, request=request)
+    return _error(request, 500, _("Something went wrong on our side; it has been logged."))
 
 
 def _register_routers() -> None:

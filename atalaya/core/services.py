@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pyotp
 from django.conf import settings
+from django.contrib.auth import password_validation
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.validators import DomainNameValidator
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -20,11 +22,14 @@ from atalaya.core.models import (
     Client,
     Contact,
     ContactMembership,
+    Holiday,
+    Language,
     MailDomain,
     Role,
     Site,
     User,
     hash_token,
+    validate_time_zone,
 )
 
 
@@ -69,8 +74,107 @@ def add_site(*, actor: User | None, client: Client, name: str, **fields: Any) ->
 
 
 @transaction.atomic
+def add_holidays(*, actor: User | None, client: Client, days: Sequence[tuple[date, str]]) -> int:
+    """Mark days the client is closed, so its SLA clocks stop on them; days already set are kept."""
+    _require_admin(actor)
+    known = set(client.holidays.values_list("date", flat=True))
+    new = [Holiday(client=client, date=day, name=name[:120])
+           for day, name in days if day not in known]
+    Holiday.objects.bulk_create(new)
+    if new:
+        record_audit(actor, client, "holidays_added", client=client,
+                     after={"holidays": [h.date.isoformat() for h in new]})
+    return len(new)
+
+
+# What an administrator may change on a client after creating it.
+UPDATABLE_CLIENT_FIELDS = frozenset({
+    "name", "legal_name", "language", "time_zone", "phone", "notes", "is_active",
+    "working_days", "workday_starts_at", "workday_ends_at",
+})
+
+
+def _audit_value(value: Any) -> Any:
+    # Audit rows are JSON; times and dates are kept as ISO text.
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+@transaction.atomic
+def update_client(*, actor: User | None, client: Client, **changes: Any) -> Client:
+    """Change a client's details or business hours; the audit event keeps before and after.
+
+    Only the fields that really change are written and recorded. On a validation error
+    the client is reloaded, so the caller's object never shows values that were refused.
+    (Due times of tickets already open keep the calendar they were laid out with.)
+    """
+    _require_admin(actor)
+    unknown = sorted(set(changes) - UPDATABLE_CLIENT_FIELDS)
+    if unknown:
+        raise ValidationError({field: [_("This field cannot be changed.")] for field in unknown})
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {}
+    for field, value in changes.items():
+        if isinstance(value, str) and field != "notes":
+            value = value.strip()
+        if getattr(client, field) != value:
+            before[field], after[field] = _audit_value(getattr(client, field)), _audit_value(value)
+            setattr(client, field, value)
+    if not after:
+        return client
+    try:
+        client.full_clean()
+    except ValidationError:
+        client.refresh_from_db()
+        raise
+    client.save(update_fields=list(after))
+    record_audit(actor, client, "updated", client=client, before=before, after=after)
+    return client
+
+
+@transaction.atomic
+def add_mail_domain(*, actor: User | None, client: Client, domain: str) -> MailDomain:
+    """Map a mail domain to a client, so mail from unknown senders there lands with it.
+
+    A domain belongs to one client only; "@Example.COM." is stored as "example.com".
+    """
+    _require_admin(actor)
+    value = (domain or "").strip().lower().removeprefix("@").rstrip(".")
+    try:
+        DomainNameValidator(accept_idna=True)(value)
+    except ValidationError as exc:
+        raise ValidationError({"domain": exc.messages}) from None
+    mail_domain = MailDomain(client=client, domain=value)
+    mail_domain.full_clean()
+    mail_domain.save()
+    record_audit(actor, client, "mail_domain_added", client=client, after={"domain": value})
+    return mail_domain
+
+
+@transaction.atomic
+def add_contact_to_client(*, actor: User | None, contact: Contact, client: Client,
+                          site: Site | None = None, job_title: str = "") -> ContactMembership:
+    """Make an existing contact a contact of one more client too (people work for several).
+
+    A portal login of the contact then sees this client as well.
+    """
+    if actor is not None and not actor.can_write_tickets:
+        raise PermissionDenied(_("Your role may not add contacts."))
+    if site is not None and site.client_id != client.pk:
+        raise ValidationError({"site": [_("This site belongs to another client.")]})
+    if ContactMembership.objects.filter(contact=contact, client=client).exists():
+        raise ValidationError({"contact": [_("This person is already a contact of this client.")]})
+    membership = ContactMembership(contact=contact, client=client, site=site,
+                                   job_title=job_title.strip())
+    membership.full_clean()
+    membership.save()
+    record_audit(actor, contact, "added_to_client", client=client,
+                 after={"name": contact.name, "client": client.name})
+    return membership
+
+
+@transaction.atomic
 def create_contact(*, actor: User | None, clients: Sequence[Client], name: str, email: str = "",
-                   site: Site | None = None, **fields: Any) -> Contact:
+                   site: Site | None = None, job_title: str = "", **fields: Any) -> Contact:
     """Add a person at one or more clients; the first site given applies to its own client."""
     if actor is not None and not actor.can_write_tickets:
         raise PermissionDenied(_("Your role may not add contacts."))
@@ -81,7 +185,8 @@ def create_contact(*, actor: User | None, clients: Sequence[Client], name: str, 
     contact.save()
     for client in clients:
         ContactMembership.objects.create(
-            contact=contact, client=client, site=site if site and site.client_id == client.pk else None
+            contact=contact, client=client, job_title=job_title.strip()[:120],
+            site=site if site and site.client_id == client.pk else None,
         )
         record_audit(actor, contact, "created", client=client, after={"name": contact.name})
     return contact
@@ -105,15 +210,20 @@ def create_staff_user(*, actor: User | None, username: str, password: str, role:
 
 
 @transaction.atomic
-def create_portal_user(*, actor: User | None, contact: Contact, username: str, password: str) -> User:
-    """Give a contact a portal login; it sees exactly the clients the contact belongs to."""
+def create_portal_user(*, actor: User | None, contact: Contact, username: str, password: str,
+                       client: Client | None = None) -> User:
+    """Give a contact a portal login; it sees exactly the clients the contact belongs to.
+
+    ``client`` only files the audit event in that client's history.
+    """
     _require_admin(actor)
     user = User(username=username, email=contact.email, role=Role.PORTAL, contact=contact,
                 first_name=contact.name, language=contact.language, time_zone=contact.time_zone)
     user.set_password(password)
     user.full_clean()
     user.save()
-    record_audit(actor, user, "created", after={"username": username, "role": Role.PORTAL})
+    record_audit(actor, user, "created", client=client,
+                 after={"username": username, "role": Role.PORTAL})
     return user
 
 
@@ -132,9 +242,9 @@ def create_api_token(*, actor: User | None, user: User, name: str) -> tuple[ApiT
 
 
 @transaction.atomic
-def revoke_api_token(*, actor: User, token: ApiToken) -> ApiToken:
-    """Revoke a token at once; requests with it fail from now on."""
-    if actor.pk != token.user_id and not actor.is_admin:
+def revoke_api_token(*, actor: User | None, token: ApiToken) -> ApiToken:
+    """Revoke a token at once; requests with it fail from now on (actor None: the CLI)."""
+    if actor is not None and actor.pk != token.user_id and not actor.is_admin:
         raise PermissionDenied(_("You may only revoke your own tokens."))
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
@@ -205,3 +315,38 @@ def disable_totp(*, actor: User, user: User) -> None:
     user.totp_secret = ""
     user.save(update_fields=["totp_secret"])
     record_audit(actor, user, "totp_disabled")
+
+
+@transaction.atomic
+def update_preferences(*, actor: User, user: User, language: str, time_zone: str) -> User:
+    """Set the language and time zone a person sees the UI (and their mail) in."""
+    if actor.pk != user.pk and not actor.is_admin:
+        raise PermissionDenied(_("You may only change your own preferences."))
+    if language not in Language.values:
+        raise ValidationError({"language": [_("Unknown language.")]})
+    try:
+        validate_time_zone(time_zone)
+    except ValidationError as exc:
+        raise ValidationError({"time_zone": exc.messages}) from None
+    before = {"language": user.language, "time_zone": user.time_zone}
+    user.language, user.time_zone = language, time_zone
+    user.save(update_fields=["language", "time_zone"])
+    after = {"language": user.language, "time_zone": user.time_zone}
+    if before != after:
+        record_audit(actor, user, "preferences_changed", before=before, after=after)
+    return user
+
+
+@transaction.atomic
+def change_password(*, user: User, current_password: str, new_password: str) -> User:
+    """Change one's own password after proving the current one; the new one must pass validation."""
+    if not user.check_password(current_password):
+        raise ValidationError({"current_password": [_("That is not your current password.")]})
+    try:
+        password_validation.validate_password(new_password, user)
+    except ValidationError as exc:
+        raise ValidationError({"new_password": exc.messages}) from None
+    user.set_password(new_password)
+    user.save(update_fields=["password"])
+    record_audit(user, user, "password_changed")
+    return user

@@ -12,7 +12,7 @@ import secrets
 import uuid
 import zoneinfo
 from datetime import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
@@ -22,6 +22,8 @@ from django.utils.translation import gettext_lazy as _
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
+
+_M = TypeVar("_M", bound=models.Model)
 
 
 class Language(models.TextChoices):
@@ -242,7 +244,17 @@ class ContactMembership(models.Model):
         ]
 
 
-class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
+class AppendOnlyQuerySet(models.QuerySet[_M]):
+    """Bulk ``update()`` and ``delete()`` would bypass the model's refusal; refuse them too."""
+
+    def update(self, **kwargs: Any) -> NoReturn:
+        raise ValueError(f"{self.model.__name__} is append-only")
+
+    def delete(self) -> NoReturn:
+        raise ValueError(f"{self.model.__name__} is append-only")
+
+
+class AuditEventQuerySet(AppendOnlyQuerySet["AuditEvent"]):
     def visible_to(self, user: Any) -> AuditEventQuerySet:
         # The install-wide audit log is for MSP staff only.
         if user is not None and getattr(user, "is_msp_staff", False):

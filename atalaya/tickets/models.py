@@ -15,7 +15,15 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from atalaya.core.models import STAFF_ROLES, AppendOnlyModel, Client, Contact, Role, Site
+from atalaya.core.models import (
+    STAFF_ROLES,
+    AppendOnlyModel,
+    AppendOnlyQuerySet,
+    Client,
+    Contact,
+    Role,
+    Site,
+)
 
 
 class Priority(models.TextChoices):
@@ -205,7 +213,7 @@ class EventKind(models.TextChoices):
 PUBLIC_EVENT_KINDS = (EventKind.CREATED, EventKind.REPLY, EventKind.STATUS, EventKind.ATTACHMENT)
 
 
-class TicketEventQuerySet(models.QuerySet["TicketEvent"]):
+class TicketEventQuerySet(AppendOnlyQuerySet["TicketEvent"]):
     def visible_to(self, user: Any) -> TicketEventQuerySet:
         qs = self.filter(ticket__in=Ticket.objects.visible_to(user))
         if user is not None and getattr(user, "role", None) == Role.PORTAL:

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -74,7 +74,9 @@ def _next_number() -> int:
     # commits, so two creators never get the same number on PostgreSQL or SQLite.
     updated = Counter.objects.filter(name="ticket").update(value=F("value") + 1)
     if not updated:
-        Counter.objects.get_or_create(name="ticket", defaults={"value": 0})
+        # A lost counter row restarts after the highest number in use, never below it.
+        highest = Ticket.objects.aggregate(highest=Max("number"))["highest"] or 0
+        Counter.objects.get_or_create(name="ticket", defaults={"value": highest})
         Counter.objects.filter(name="ticket").update(value=F("value") + 1)
     return Counter.objects.values_list("value", flat=True).get(name="ticket")
 

@@ -149,6 +149,9 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 REDIS_URL = os.environ.get("ATALAYA_REDIS_URL", "")
 HUEY_IMMEDIATE = env_bool("ATALAYA_JOBS_IMMEDIATE", False)
+# A resolved ticket the client has not reopened for this many days is closed by the
+# hourly job (tickets/tasks.py); 0 turns that off.
+TICKET_AUTOCLOSE_DAYS = int(os.environ.get("ATALAYA_AUTOCLOSE_DAYS", "7"))
 if REDIS_URL:
     HUEY = {
         "huey_class": "huey.RedisHuey",

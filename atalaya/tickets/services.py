@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -268,6 +268,39 @@ def change_status(ticket: Ticket, *, actor: User, status: str, now: datetime | N
     _touch(ticket, now, "status", "resolved_at", "closed_at", "sla_paused_at", "sla_paused_minutes",
            "first_response_due_at", "resolution_due_at")
     return ticket
+
+
+@transaction.atomic
+def close_resolved_ticket(ticket: Ticket, *, now: datetime | None = None) -> bool:
+    """Close a resolved ticket on Atalaya's behalf (no actor); False if it is no longer resolved.
+
+    The row is re-read under a lock so a client's reply that reopened it a moment ago
+    wins over the job: a reopened ticket is never closed behind the client's back.
+    """
+    now = now or timezone.now()
+    current = Ticket.objects.select_for_update().filter(pk=ticket.pk).first()
+    if current is None or current.status != Status.RESOLVED:
+        return False
+    _set_status(current, Status.CLOSED, None, now)
+    _touch(current, now, "status", "resolved_at", "closed_at")
+    ticket.status, ticket.closed_at, ticket.updated_at = current.status, current.closed_at, now
+    return True
+
+
+def close_stale_resolved_tickets(*, days: int, now: datetime | None = None,
+                                 limit: int = 1000) -> int:
+    """Close tickets resolved ``days`` or more ago that nobody reopened; returns how many.
+
+    Resolved means "we think it is fixed"; a client who says nothing for a week agrees.
+    Each ticket closes in its own transaction so one failure does not undo the rest.
+    """
+    if days <= 0:
+        return 0
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=days)
+    stale = Ticket.objects.filter(status=Status.RESOLVED, resolved_at__lte=cutoff)
+    stale = stale.order_by("resolved_at")
+    return sum(close_resolved_ticket(ticket, now=now) for ticket in stale[:limit])
 
 
 @transaction.atomic

@@ -59,6 +59,15 @@ class MultipleFileField(forms.FileField):
         return [super(MultipleFileField, self).clean(f, initial) for f in files]
 
 
+class SiteChoiceField(forms.ModelChoiceField):
+    """Sites labelled by name, or by company and name when the contact has several companies."""
+
+    show_client = False
+
+    def label_from_instance(self, obj: Any) -> str:
+        return f"{obj.client.name} — {obj.name}" if self.show_client else str(obj.name)
+
+
 class TicketFilterForm(forms.Form):
     """The list's query string. Invalid values fall back to the defaults, never an error page."""
 
@@ -90,7 +99,7 @@ class NewTicketForm(forms.Form):
         queryset=Client.objects.none(), to_field_name="public_id", label=_("Company"),
         empty_label=None,
     )
-    site = forms.ModelChoiceField(
+    site = SiteChoiceField(
         queryset=Site.objects.none(), to_field_name="public_id", required=False,
         label=_("Site"), empty_label=_("— not site-specific —"),
     )
@@ -110,19 +119,19 @@ class NewTicketForm(forms.Form):
         client_field = self.fields["client"]
         site_field = self.fields["site"]
         assert isinstance(client_field, forms.ModelChoiceField)
-        assert isinstance(site_field, forms.ModelChoiceField)
+        assert isinstance(site_field, SiteChoiceField)
         client_field.queryset = Client.objects.filter(pk__in=client_ids)
         site_field.queryset = Site.objects.filter(client_id__in=client_ids).select_related("client")
         if len(self.clients) == 1:
             # One company: nothing to choose, so the field is not shown at all.
             del self.fields["client"]
-            site_field.label_from_instance = lambda s: s.name
         else:
             # Several companies: name the company in each site's label so the choice is clear.
-            site_field.label_from_instance = lambda s: f"{s.client.name} — {s.name}"
+            site_field.show_client = True
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if "client" not in self.fields and self.clients:
             data["client"] = self.clients[0]
         client, site = data.get("client"), data.get("site")
@@ -141,7 +150,8 @@ class ReplyForm(forms.Form):
     attachments = MultipleFileField(label=_("Attachments"))
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if not (data.get("body") or "").strip() and not data.get("attachments") \
                 and "body" not in self.errors:
             self.add_error("body", _("Write a message or attach a file."))

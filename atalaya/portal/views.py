@@ -19,8 +19,10 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.forms import Form
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
@@ -41,7 +43,7 @@ from atalaya.tickets.search import filter_tickets
 
 PAGE_SIZE = 25
 
-View = Callable[..., HttpResponse]
+View = Callable[..., HttpResponseBase]
 
 
 def portal_only(view: View | None = None, *, staff_redirect: bool = False) -> Any:
@@ -49,7 +51,7 @@ def portal_only(view: View | None = None, *, staff_redirect: bool = False) -> An
 
     def decorate(func: View) -> View:
         @wraps(func)
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             user = request.user
             if not getattr(user, "is_portal", False):
                 if staff_redirect and getattr(user, "is_msp_staff", False):
@@ -83,7 +85,7 @@ def ticket_list(request: HttpRequest) -> HttpResponse:
     q = (form.value("q", "") or "").strip()
     client = form.value("client")
 
-    tickets = Ticket.objects.visible_to(user).select_related("client", "site")
+    tickets: QuerySet[Ticket] = Ticket.objects.visible_to(user).select_related("client", "site")
     if client is not None:
         tickets = tickets.filter(client=client)
     if status == "open":
@@ -137,7 +139,7 @@ def ticket_new(request: HttpRequest) -> HttpResponse:
     else:
         # Start with the site the contact is registered at, when there is one.
         membership = (
-            ContactMembership.objects.filter(contact_id=user.contact_id, site__isnull=False)
+            ContactMembership.objects.filter(contact=user.contact, site__isnull=False)
             .select_related("site").first()
         )
         initial: dict[str, Any] = {}
@@ -181,7 +183,9 @@ def ticket_detail(request: HttpRequest, number: int) -> HttpResponse:
 
 @require_GET
 @portal_only
-def attachment_download(request: HttpRequest, number: int, attachment_id: int) -> HttpResponse:
+def attachment_download(
+    request: HttpRequest, number: int, attachment_id: int
+) -> HttpResponseBase:
     """A file from the ticket's public timeline, always as a download, never rendered inline."""
     user: User = request.user  # type: ignore[assignment]
     ticket = get_ticket_or_404(user, number)

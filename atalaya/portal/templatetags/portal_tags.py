@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import template
 from django.utils.translation import gettext_lazy as _
 
@@ -11,7 +13,7 @@ register = template.Library()
 
 # The technicians' statuses describe the MSP's workflow; a client wants to know
 # whose move it is, so the portal says that instead.
-PLAIN_STATUS = {
+PLAIN_STATUS: dict[str, Any] = {
     Status.NEW: _("Received"),
     Status.OPEN: _("We are working on it"),
     Status.WAITING_CLIENT: _("Waiting for your reply"),
@@ -20,7 +22,7 @@ PLAIN_STATUS = {
     Status.CLOSED: _("Closed"),
 }
 
-STATUS_HELP = {
+STATUS_HELP: dict[str, Any] = {
     Status.NEW: _("We have your request and a technician will pick it up soon."),
     Status.OPEN: _("A technician is dealing with your request."),
     Status.WAITING_CLIENT: _("We need something from you: please read our last message and reply."),

@@ -18,7 +18,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -136,7 +136,9 @@ def saved_view_create(request: HttpRequest) -> HttpResponse:
     if form.is_valid():
         try:
             view = services.save_view(
-                actor=request.user, name=form.cleaned_data["name"], query=form.cleaned_data["query"]
+                actor=request.user,
+                name=form.cleaned_data["name"],
+                query=_clean_query(form.cleaned_data["query"]),
             )
         except ValidationError as exc:
             forms.add_service_errors(form, exc)
@@ -145,11 +147,20 @@ def saved_view_create(request: HttpRequest) -> HttpResponse:
             return redirect(_list_url(view.query))
     errors = "; ".join(str(m) for messages_ in form.errors.values() for m in messages_)
     messages.error(request, _("The view was not saved: %(errors)s") % {"errors": errors})
-    return redirect(_list_url(form.data.get("query", "")))
+    query = form.data.get("query", "")
+    return redirect(_list_url(query if len(query) <= 1000 else ""))
+
+
+def _clean_query(query: str) -> str:
+    """The list query string re-encoded (no raw newlines reach a header), without its page."""
+    params = QueryDict(query.lstrip("?"), mutable=True)
+    params.pop("page", None)
+    return params.urlencode()
 
 
 def _list_url(query: str) -> str:
     url = reverse("tickets:list")
+    query = _clean_query(query)
     return f"{url}?{query}" if query else url
 
 

@@ -191,6 +191,12 @@ def add_reply(ticket: Ticket, *, actor: User, body: str, attachments: Sequence[U
     """
     now = now or timezone.now()
     _require_writer_or_portal(actor, ticket.client)
+    if actor.is_portal and ticket.merged_into_id:
+        # A client's reply would reopen it, but a merged ticket stays closed.
+        survivor = Ticket.objects.values_list("number", flat=True).get(pk=ticket.merged_into_id)
+        raise ValidationError({"ticket": [
+            _("This ticket was merged into #%(n)d; please reply there.") % {"n": survivor}
+        ]})
     body = _clean_text("body", body, required=not attachments, limit=MAX_BODY_LENGTH)
     for upload in attachments:
         validate_upload(upload)
@@ -407,7 +413,8 @@ def merge_tickets(source: Ticket, target: Ticket, *, actor: User, now: datetime 
     source.merged_into = target
     _set_status(source, Status.CLOSED, actor, now)
     _event(source, EventKind.MERGE, actor, now=now, data={"merged_into": target.number})
-    _touch(source, now, "merged_into", "status", "resolved_at", "closed_at", "sla_paused_at")
+    _touch(source, now, "merged_into", "status", "resolved_at", "closed_at", "sla_paused_at",
+           "sla_paused_minutes", "first_response_due_at", "resolution_due_at")
     # Tickets merged into the source earlier now belong to the survivor too.
     Ticket.objects.filter(merged_into=source).update(merged_into=target)
     _event(target, EventKind.MERGE, actor, now=now, data={"merged_from": source.number})

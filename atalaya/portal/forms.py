@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from atalaya.core.models import Client, Site
 from atalaya.tickets.models import Priority
@@ -24,9 +25,10 @@ from atalaya.tickets.services import MAX_BODY_LENGTH
 MAX_FILES_PER_MESSAGE = 10
 
 STATUS_FILTERS = [
-    ("open", _("Open")),
-    ("resolved", _("Resolved")),
-    ("all", _("All")),
+    # A context, because "Open" as a filter of many tickets is not "Open" as one's status.
+    ("open", pgettext_lazy("tickets filter", "Open")),
+    ("resolved", pgettext_lazy("tickets filter", "Resolved")),
+    ("all", pgettext_lazy("tickets filter", "All")),
 ]
 
 PORTAL_PRIORITIES = [

@@ -25,7 +25,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_http_methods
 
 from atalaya.core.models import Client, ContactMembership, User
 from atalaya.portal.forms import NewTicketForm, ReplyForm, TicketFilterForm
@@ -73,7 +73,7 @@ def _attach_service_errors(form: Form, exc: ValidationError) -> None:
         form.add_error(None, exc.messages)
 
 
-@require_GET
+@require_http_methods(["GET", "HEAD"])
 @portal_only(staff_redirect=True)
 def ticket_list(request: HttpRequest) -> HttpResponse:
     """The tickets of the contact's companies, filtered by company, status and words."""
@@ -110,7 +110,7 @@ def ticket_list(request: HttpRequest) -> HttpResponse:
     })
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 @portal_only
 def ticket_new(request: HttpRequest) -> HttpResponse:
     """Open a ticket for one of the contact's companies; the contact is always the user."""
@@ -149,7 +149,7 @@ def ticket_new(request: HttpRequest) -> HttpResponse:
     return render(request, "portal/ticket_new.html", {"form": form}, status=status)
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 @portal_only
 def ticket_detail(request: HttpRequest, number: int) -> HttpResponse:
     """One ticket with its public timeline; POST adds the client's reply."""
@@ -181,7 +181,7 @@ def ticket_detail(request: HttpRequest, number: int) -> HttpResponse:
     }, status=status)
 
 
-@require_GET
+@require_http_methods(["GET", "HEAD"])
 @portal_only
 def attachment_download(
     request: HttpRequest, number: int, attachment_id: int

@@ -181,4 +181,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("ATALAYA_LOG_LEVEL", "WARNING")},
+    # The job worker says what it runs; with a handler here run_huey adds none of its
+    # own, so each line is printed once.
+    "loggers": {"huey": {"handlers": ["console"], "level": "INFO", "propagate": False}},
 }

@@ -16,8 +16,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# Migrates, loads the demo data into an empty database, then serves until Ctrl-C
+# (ATALAYA_PORT / ATALAYA_HOST choose where).
 run: install
-	mkdir -p var
+	mkdir -p "$${ATALAYA_DATA_DIR:-var}"
 	$(BIN)/atalaya migrate --no-input -v0
 	$(BIN)/atalaya demo --if-empty
 	$(BIN)/atalaya serve

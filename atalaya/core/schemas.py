@@ -11,17 +11,21 @@ from datetime import datetime
 from typing import Any, Literal
 
 from ninja import Field, Schema
-from pydantic import field_validator
+from pydantic import ConfigDict, field_validator
 
 LanguageCode = Literal["en", "es"]
 
 
 class InputSchema(Schema):
-    """Base of every request body: no NUL characters anywhere.
+    """Base of every request body: a JSON object of known fields, with no NUL characters.
 
-    PostgreSQL cannot store NUL in text and would fail the request with a 500; a
-    client that sends one gets a 422 naming the field instead.
+    Unknown fields are refused by name, so a typo ("assigne") is not silently ignored,
+    and anything but an object (``[]``, ``42``) is refused too. PostgreSQL cannot store
+    NUL in text and would fail the request with a 500; a client that sends one gets a
+    422 naming the field instead.
     """
+
+    model_config = ConfigDict(extra="forbid")
 
     @field_validator("*", mode="before")
     @classmethod

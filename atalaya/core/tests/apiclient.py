@@ -44,8 +44,14 @@ class Api:
     def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
         return self.http.get(BASE + path, params or {})
 
-    def post(self, path: str, body: Any = None, *, raw: str | bytes | None = None,
-             content_type: str = "application/json") -> Any:
+    def post(
+        self,
+        path: str,
+        body: Any = None,
+        *,
+        raw: str | bytes | None = None,
+        content_type: str = "application/json",
+    ) -> Any:
         data = raw if raw is not None else json.dumps(body)
         return self.http.post(BASE + path, data, content_type=content_type)
 

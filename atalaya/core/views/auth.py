@@ -6,7 +6,7 @@ from django.contrib.auth import authenticate, login, logout
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -50,7 +50,11 @@ def _address_blocked(request: HttpRequest) -> bool:
 def _count_address_failure(request: HttpRequest) -> None:
     key = _address_key(request)
     cache.add(key, 0, ADDRESS_WINDOW_S)
-    cache.incr(key)
+    try:
+        cache.incr(key)
+    except ValueError:
+        # The key expired between add() and incr(): this failure starts a new window.
+        cache.set(key, 1, ADDRESS_WINDOW_S)
 
 
 @require_http_methods(["GET", "POST"])
@@ -72,7 +76,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
                 error = _("Wrong user name or password.")
             elif user.has_totp:
                 request.session[PENDING_TOTP] = user.pk
-                return redirect(f"/login/totp/?next={_safe_next(request)}")
+                return redirect(f"/login/totp/?{urlencode({'next': _safe_next(request)})}")
             else:
                 record_login_success(user)
                 login(request, user)
@@ -90,7 +94,7 @@ def login_totp(request: HttpRequest) -> HttpResponse:
         return redirect("login")
     error = ""
     if request.method == "POST":
-        if is_locked_out(user):
+        if is_locked_out(user) or _address_blocked(request):
             error = _("Too many failed sign-ins. Wait a few minutes and try again.")
         elif verify_totp(user.totp_secret, request.POST.get("code", "")[:12]):
             del request.session[PENDING_TOTP]
@@ -99,6 +103,7 @@ def login_totp(request: HttpRequest) -> HttpResponse:
             return redirect(_safe_next(request))
         else:
             record_login_failure(user)
+            _count_address_failure(request)
             error = _("That code is not right.")
     return render(request, "core/login_totp.html", {"error": error, "next": _safe_next(request)},
                   status=400 if error else 200)

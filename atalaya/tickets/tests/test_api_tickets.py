@@ -41,15 +41,23 @@ class Apis:
 @pytest.fixture
 def apis(world: World) -> Apis:
     return Apis(
-        admin=Api(world.admin), tech=Api(world.tech), readonly=Api(world.readonly),
-        billing=Api(world.billing), portal_a=Api(world.portal_a), portal_b=Api(world.portal_b),
+        admin=Api(world.admin),
+        tech=Api(world.tech),
+        readonly=Api(world.readonly),
+        billing=Api(world.billing),
+        portal_a=Api(world.portal_a),
+        portal_b=Api(world.portal_b),
         anonymous=Api(),
     )
 
 
 def new_ticket_body(world: World, **extra: object) -> dict[str, object]:
-    return {"client": str(world.client_a.public_id), "subject": "Mail server down",
-            "body": "Nobody receives mail.", **extra}
+    return {
+        "client": str(world.client_a.public_id),
+        "subject": "Mail server down",
+        "body": "Nobody receives mail.",
+        **extra,
+    }
 
 
 def test_schema_literals_match_the_models() -> None:
@@ -59,10 +67,16 @@ def test_schema_literals_match_the_models() -> None:
 
 # --- create -----------------------------------------------------------------------------------
 
+
 def test_technician_creates_a_ticket_with_every_field(world: World, apis: Apis) -> None:
     body = new_ticket_body(
-        world, site=str(world.site_a.public_id), contact=str(world.contact_a.public_id),
-        queue="helpdesk", category="email", priority="high", assignee="tech",
+        world,
+        site=str(world.site_a.public_id),
+        contact=str(world.contact_a.public_id),
+        queue="helpdesk",
+        category="email",
+        priority="high",
+        assignee="tech",
     )
     r = apis.tech.post("/tickets", body)
     assert r.status_code == 201, r.content
@@ -72,7 +86,9 @@ def test_technician_creates_a_ticket_with_every_field(world: World, apis: Apis) 
     assert ticket.contact == world.contact_a and ticket.assignee == world.tech
     assert ticket.queue.slug == "helpdesk" and ticket.category.slug == "email"
     assert data["priority"] == "high" and data["status"] == "open" and data["assignee"] == "tech"
-    assert data["client"] == str(world.client_a.public_id) and data["site"] == str(world.site_a.public_id)
+    assert data["client"] == str(world.client_a.public_id) and data["site"] == str(
+        world.site_a.public_id
+    )
     assert data["sla_state"] in {"ok", "due_soon", "breached", "none"}
     assert list(ticket.events.values_list("kind", flat=True)) == [EventKind.CREATED]
 
@@ -85,8 +101,13 @@ def test_ticket_creation_is_lean(world: World, apis: Apis, django_assert_max_num
 
 
 def test_portal_user_creates_for_own_client_as_themselves(world: World, apis: Apis) -> None:
-    body = new_ticket_body(world, contact=str(world.contact_b.public_id), assignee="tech",
-                           queue="projects", priority="urgent")
+    body = new_ticket_body(
+        world,
+        contact=str(world.contact_b.public_id),
+        assignee="tech",
+        queue="projects",
+        priority="urgent",
+    )
     r = apis.portal_a.post("/tickets", body)
     assert r.status_code == 201, r.content
     ticket = Ticket.objects.get(number=r.json()["number"])
@@ -119,6 +140,7 @@ def test_site_of_another_client_is_refused(world: World, apis: Apis) -> None:
 
 
 # --- read -------------------------------------------------------------------------------------
+
 
 def test_get_ticket_three_user_rule(world: World, apis: Apis) -> None:
     path = f"/tickets/{world.ticket_a.number}"
@@ -180,8 +202,9 @@ def test_portal_filter_by_other_client_is_404(world: World, apis: Apis) -> None:
     assert r.status_code == 404 and fields_of(r) == {"client"}
 
 
-@pytest.mark.parametrize("sort", ["-updated_at", "updated_at", "-created_at", "created_at",
-                                  "-number", "number"])
+@pytest.mark.parametrize(
+    "sort", ["-updated_at", "updated_at", "-created_at", "created_at", "-number", "number"]
+)
 def test_cursor_pages_walk_every_ticket_once(world: World, apis: Apis, sort: str) -> None:
     for i in range(9):
         services.create_ticket(actor=world.tech, client=world.client_a, subject=f"Ticket {i}")
@@ -195,8 +218,11 @@ def test_cursor_pages_walk_every_ticket_once(world: World, apis: Apis, sort: str
         if cursor is None:
             break
     assert len(seen) == 11 and len(set(seen)) == 11
-    expected = list(Ticket.objects.order_by(sort, "-id" if sort.startswith("-") else "id")
-                    .values_list("number", flat=True))
+    expected = list(
+        Ticket.objects.order_by(sort, "-id" if sort.startswith("-") else "id").values_list(
+            "number", flat=True
+        )
+    )
     assert seen == expected
 
 
@@ -206,10 +232,13 @@ def test_cursor_is_stable_when_tickets_change_between_pages(world: World, apis: 
     first = apis.tech.get("/tickets", {"limit": "3", "sort": "-number"}).json()
     # A ticket on the first page gets busy and a new one arrives: the next page neither
     # repeats nor skips anything.
-    services.add_note(Ticket.objects.get(number=first["items"][0]["number"]), actor=world.tech, body="x")
+    services.add_note(
+        Ticket.objects.get(number=first["items"][0]["number"]), actor=world.tech, body="x"
+    )
     services.create_ticket(actor=world.tech, client=world.client_a, subject="Newcomer")
-    second = apis.tech.get("/tickets", {"limit": "3", "sort": "-number",
-                                        "cursor": first["next_cursor"]}).json()
+    second = apis.tech.get(
+        "/tickets", {"limit": "3", "sort": "-number", "cursor": first["next_cursor"]}
+    ).json()
     got = [t["number"] for t in first["items"] + second["items"]]
     assert got == sorted(got, reverse=True) and len(set(got)) == 6
 
@@ -220,38 +249,67 @@ def test_offset_pages(world: World, apis: Apis) -> None:
     assert page["next_cursor"] is None
 
 
-def test_list_query_count_does_not_grow_with_rows(world: World, apis: Apis,
-                                                  django_assert_max_num_queries) -> None:
+def test_list_query_count_does_not_grow_with_rows(
+    world: World, apis: Apis, django_assert_max_num_queries
+) -> None:
     vpn = Category.objects.get(slug="remote-access")
     for i in range(30):
-        t = services.create_ticket(actor=world.tech, client=world.client_a, subject=f"T{i}",
-                                   category=vpn, site=world.site_a, contact=world.contact_a,
-                                   assignee=world.tech)
+        t = services.create_ticket(
+            actor=world.tech,
+            client=world.client_a,
+            subject=f"T{i}",
+            category=vpn,
+            site=world.site_a,
+            contact=world.contact_a,
+            assignee=world.tech,
+        )
         if i % 3 == 0:
             services.merge_tickets(t, world.ticket_a, actor=world.tech)
     with django_assert_max_num_queries(4):
         r = apis.tech.get("/tickets", {"limit": "200"})
     assert len(r.json()["items"]) == 32
     with django_assert_max_num_queries(6):
-        apis.tech.get("/tickets", {"limit": "200", "q": "T1", "category": "remote-access",
-                                   "client": str(world.client_a.public_id)})
+        apis.tech.get(
+            "/tickets",
+            {
+                "limit": "200",
+                "q": "T1",
+                "category": "remote-access",
+                "client": str(world.client_a.public_id),
+            },
+        )
 
 
 # --- change -----------------------------------------------------------------------------------
+
 
 def test_patch_each_field_through_its_service_one_event_each(world: World, apis: Apis) -> None:
     ticket = world.ticket_a
     services.change_status(ticket, actor=world.tech, status="open")
     before = ticket.events.count()
-    r = apis.tech.patch(f"/tickets/{ticket.number}", {
-        "status": "waiting_client", "assignee": "admin", "priority": "urgent",
-        "category": "security", "queue": "projects", "subject": "VPN down for everyone",
-    })
+    r = apis.tech.patch(
+        f"/tickets/{ticket.number}",
+        {
+            "status": "waiting_client",
+            "assignee": "admin",
+            "priority": "urgent",
+            "category": "security",
+            "queue": "projects",
+            "subject": "VPN down for everyone",
+        },
+    )
     assert r.status_code == 200, r.content
     data = r.json()
-    assert (data["status"], data["assignee"], data["priority"]) == ("waiting_client", "admin", "urgent")
-    assert (data["category"], data["queue"], data["subject"]) == ("security", "projects",
-                                                                  "VPN down for everyone")
+    assert (data["status"], data["assignee"], data["priority"]) == (
+        "waiting_client",
+        "admin",
+        "urgent",
+    )
+    assert (data["category"], data["queue"], data["subject"]) == (
+        "security",
+        "projects",
+        "VPN down for everyone",
+    )
     ticket.refresh_from_db()
     assert ticket.status == "waiting_client" and ticket.sla_paused_at is not None
     new = list(ticket.events.order_by("id")[before:])
@@ -274,7 +332,9 @@ def test_patch_with_a_bad_field_changes_nothing(world: World, apis: Apis) -> Non
     before = ticket.events.count()
     r = apis.tech.patch(f"/tickets/{ticket.number}", {"priority": "urgent", "assignee": "nobody"})
     assert r.status_code == 422 and fields_of(r) == {"assignee"}
-    r = apis.tech.patch(f"/tickets/{ticket.number}", {"priority": "urgent", "assignee": "portal@beta.example"})
+    r = apis.tech.patch(
+        f"/tickets/{ticket.number}", {"priority": "urgent", "assignee": "portal@beta.example"}
+    )
     assert r.status_code == 422 and fields_of(r) == {"assignee"}
     r = apis.tech.patch(f"/tickets/{ticket.number}", {"subject": "New", "status": None})
     assert r.status_code == 422 and fields_of(r) == {"status"}
@@ -300,6 +360,7 @@ def test_wrong_method_is_405(world: World, apis: Apis) -> None:
 
 
 # --- events -----------------------------------------------------------------------------------
+
 
 def test_reply_and_note_and_who_sees_them(world: World, apis: Apis) -> None:
     path = f"/tickets/{world.ticket_a.number}/events"
@@ -343,14 +404,25 @@ def test_events_page(world: World, apis: Apis, django_assert_max_num_queries) ->
 
 # --- time -------------------------------------------------------------------------------------
 
+
 def test_time_entries(world: World, apis: Apis) -> None:
     path = f"/tickets/{world.ticket_a.number}/time"
-    r = apis.tech.post(path, {"minutes": 45, "work_type": "remote", "note": "Reset VPN",
-                              "is_billable": False, "worked_on": "2026-01-15"})
+    r = apis.tech.post(
+        path,
+        {
+            "minutes": 45,
+            "work_type": "remote",
+            "note": "Reset VPN",
+            "is_billable": False,
+            "worked_on": "2026-01-15",
+        },
+    )
     assert r.status_code == 201, r.content
     assert r.json()["minutes"] == 45 and r.json()["work_type"] == "remote"
     entry = TimeEntry.objects.get()
-    assert entry.user == world.tech and not entry.is_billable and str(entry.worked_on) == "2026-01-15"
+    assert (
+        entry.user == world.tech and not entry.is_billable and str(entry.worked_on) == "2026-01-15"
+    )
     assert world.ticket_a.events.filter(kind=EventKind.TIME).count() == 1
     items = apis.readonly.get(path).json()["items"]
     assert [i["minutes"] for i in items] == [45]
@@ -363,11 +435,19 @@ def test_time_entries(world: World, apis: Apis) -> None:
 
 # --- auth -------------------------------------------------------------------------------------
 
+
 def test_auth_header_variants(world: World, apis: Apis) -> None:
     from django.test import Client as HttpClient
 
-    for header in ["", "Bearer", "Bearer nope", "Basic dGVjaDpwdw==", f"Token {apis.tech.raw}",
-                   f"Bearer {apis.tech.raw}x", "Bearer ata_" + "x" * 500]:
+    for header in [
+        "",
+        "Bearer",
+        "Bearer nope",
+        "Basic dGVjaDpwdw==",
+        f"Token {apis.tech.raw}",
+        f"Bearer {apis.tech.raw}x",
+        "Bearer ata_" + "x" * 500,
+    ]:
         r = HttpClient(headers={"authorization": header}).get("/api/v1/tickets")
         assert r.status_code == 401, header
         assert r.json()["detail"] and r["WWW-Authenticate"] == "Bearer"

@@ -12,10 +12,12 @@ from __future__ import annotations
 import re
 
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import BooleanField, Exists, F, OuterRef, Q, QuerySet, TextField, Value
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import Concat
 
-from atalaya.tickets.models import SearchDocument, Ticket
+from atalaya.core.models import User
+from atalaya.tickets.models import PUBLIC_EVENT_KINDS, SearchDocument, Ticket, TicketEvent
 
 MAX_QUERY_LENGTH = 200
 _TERM = re.compile(r"\w+", re.UNICODE)
@@ -26,6 +28,17 @@ PG_VECTOR = "(to_tsvector('english'::regconfig, body) || to_tsvector('spanish'::
 def terms_of(query: str) -> list[str]:
     """The words of a user's query; operators and punctuation are never passed through."""
     return _TERM.findall(query[:MAX_QUERY_LENGTH].lower())[:20]
+
+
+def pg_chunks_of(query: str) -> list[str]:
+    """The query's whitespace-separated pieces that hold a word, for PostgreSQL.
+
+    plainto_tsquery ignores operators, so each piece goes through the same parser as
+    the indexed text: "RMA-4711" or "ana@alfa.example" then match as they were
+    written, which splitting on punctuation first would break.
+    """
+    pieces = query[:MAX_QUERY_LENGTH].replace("\x00", "").split()
+    return [piece for piece in pieces if _TERM.search(piece)][:20]
 
 
 def _fts5_match(terms: list[str]) -> str:
@@ -42,7 +55,7 @@ def matching_ids_sql(query: str) -> tuple[str, list[str]] | None:
     if not terms:
         return None
     if connection.vendor == "postgresql":
-        text = " ".join(terms)
+        text = " ".join(pg_chunks_of(query))
         sql = (
             f"SELECT ticket_id FROM tickets_searchdocument WHERE {PG_VECTOR} @@ "
             "(plainto_tsquery('english'::regconfig, %s) || plainto_tsquery('spanish'::regconfig, %s))"
@@ -51,13 +64,57 @@ def matching_ids_sql(query: str) -> tuple[str, list[str]] | None:
     return "SELECT rowid FROM tickets_search_fts WHERE tickets_search_fts MATCH %s", [_fts5_match(terms)]
 
 
-def filter_tickets(queryset: QuerySet[Ticket], query: str) -> QuerySet[Ticket]:
-    """``queryset`` narrowed to tickets whose subject or timeline matches ``query``."""
+def _matches(column: str, term: str) -> Q | RawSQL:
+    """``column`` of the (single-table) subquery contains ``term``, as each engine can tell."""
+    if connection.vendor == "postgresql":
+        # Unqualified on purpose: each subquery below reads one table, so the name is
+        # unambiguous and survives Django relabelling the subquery's aliases.
+        vector = PG_VECTOR.replace("body", column)
+        return RawSQL(
+            f"{vector} @@ (plainto_tsquery('english'::regconfig, %s) "
+            "|| plainto_tsquery('spanish'::regconfig, %s))",
+            [term, term],
+            BooleanField(),
+        )
+    # SQLite cannot full-text match ad-hoc text: the word as typed, ASCII case folded.
+    return Q(**{f"{column}__icontains": term})
+
+
+def _public_text_matches(query: str) -> Q:
+    """Every word is in what a client may read: the subject or a public event of the
+    ticket or of a ticket merged into it. Internal notes are in the index too, so a
+    client's search must also pass this or its hits would reveal what notes say."""
+    condition = Q()
+    terms = pg_chunks_of(query) if connection.vendor == "postgresql" else terms_of(query)
+    for term in terms:
+        subjects = Ticket.objects.filter(Q(pk=OuterRef("pk")) | Q(merged_into=OuterRef("pk")))
+        events = TicketEvent.objects.filter(
+            Q(ticket_id=OuterRef("pk")) | Q(ticket__merged_into=OuterRef("pk")),
+            is_public=True,
+            kind__in=PUBLIC_EVENT_KINDS,
+        )
+        condition &= Q(Exists(subjects.filter(_matches("subject", term)))) | Q(
+            Exists(events.filter(_matches("body", term)))
+        )
+    return condition
+
+
+def filter_tickets(
+    queryset: QuerySet[Ticket], query: str, *, viewer: User | None = None
+) -> QuerySet[Ticket]:
+    """``queryset`` narrowed to tickets whose subject or timeline matches ``query``.
+
+    Pass the ``viewer``: staff match every word of the timeline, internal notes
+    included; anyone else (a client's portal user) only the subject and public events.
+    """
     found = matching_ids_sql(query)
     if found is None:
         return queryset
     sql, params = found
-    return queryset.filter(id__in=RawSQL(sql, params))
+    queryset = queryset.filter(id__in=RawSQL(sql, params))
+    if viewer is not None and not getattr(viewer, "is_msp_staff", False):
+        queryset = queryset.filter(_public_text_matches(query))
+    return queryset
 
 
 def index_ticket(ticket: Ticket, text: str) -> None:
@@ -69,7 +126,11 @@ def append_to_index(ticket: Ticket, text: str) -> None:
     """Add a timeline entry's text to the ticket's searchable text."""
     if not text.strip():
         return
-    doc, created = SearchDocument.objects.get_or_create(ticket=ticket, defaults={"body": text})
+    # Appended by one UPDATE, not read-modify-write: two replies saved at once on
+    # PostgreSQL would otherwise each write the old text plus their own, losing one.
+    appended = Concat(F("body"), Value("\n"), Value(text), output_field=TextField())
+    if SearchDocument.objects.filter(ticket=ticket).update(body=appended):
+        return
+    _doc, created = SearchDocument.objects.get_or_create(ticket=ticket, defaults={"body": text})
     if not created:
-        doc.body = f"{doc.body}\n{text}"
-        doc.save(update_fields=["body"])
+        SearchDocument.objects.filter(ticket=ticket).update(body=appended)

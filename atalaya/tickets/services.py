@@ -35,6 +35,7 @@ from atalaya.tickets.models import (
     Priority,
     Queue,
     SavedView,
+    SearchDocument,
     SlaPolicy,
     Status,
     Ticket,
@@ -419,8 +420,9 @@ def merge_tickets(source: Ticket, target: Ticket, *, actor: User, now: datetime 
     Ticket.objects.filter(merged_into=source).update(merged_into=target)
     _event(target, EventKind.MERGE, actor, now=now, data={"merged_from": source.number})
     _touch(target, now)
-    doc = getattr(source, "search_document", None)
-    search.append_to_index(target, doc.body if doc else source.subject)
+    # Read the row, not source.search_document: that cache is stale after replies.
+    text = SearchDocument.objects.filter(ticket=source).values_list("body", flat=True).first()
+    search.append_to_index(target, text or source.subject)
     return target
 
 

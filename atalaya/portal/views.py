@@ -93,7 +93,7 @@ def ticket_list(request: HttpRequest) -> HttpResponse:
     elif status == "resolved":
         tickets = tickets.filter(status__in=DONE_STATUSES)
     if q:
-        tickets = filter_tickets(tickets, q)
+        tickets = filter_tickets(tickets, q, viewer=user)
     # The id breaks ties so a page boundary never shows a ticket twice or skips one.
     tickets = tickets.order_by("-updated_at", "-id")
 

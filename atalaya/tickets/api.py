@@ -367,7 +367,7 @@ def list_tickets(
     if queue is not None:
         qs = qs.filter(queue=_by_slug(Queue, "queue", queue))
     if q.strip():
-        qs = search.filter_tickets(qs, q)
+        qs = search.filter_tickets(qs, q, viewer=user)
     field, desc = SORTS[sort]
     qs = qs.order_by(f"-{field}" if desc else field, "-id" if desc else "id")
     if cursor:

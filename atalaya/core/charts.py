@@ -80,7 +80,8 @@ def default_format(value: float) -> str:
 
 def nice_ticks(maximum: float, count: int = 5) -> list[float]:
     """Round axis ticks from 0 to at least ``maximum`` (steps of 1, 2, 2.5 or 5 × 10ⁿ)."""
-    if not math.isfinite(maximum) or maximum <= 0:
+    if not math.isfinite(maximum) or maximum <= 1e-12:
+        # Nothing (or float dust) to show: a 0–1 axis.
         maximum = 1.0
     raw = maximum / max(count, 1)
     magnitude = 10 ** math.floor(math.log10(raw))
@@ -88,7 +89,8 @@ def nice_ticks(maximum: float, count: int = 5) -> list[float]:
     if maximum >= 1 and step < 1:
         step = 1.0
     top = math.ceil(maximum / step - 1e-9) * step
-    return [round(i * step, 10) for i in range(int(round(top / step)) + 1)]
+    # Twelve significant digits drop float noise (0.30000000000000004) at any magnitude.
+    return [float(f"{i * step:.12g}") for i in range(int(round(top / step)) + 1)]
 
 
 def _truncate(text: str, limit: int) -> str:

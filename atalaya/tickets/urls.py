@@ -2,11 +2,14 @@ from __future__ import annotations
 
 from django.urls import path
 
+from atalaya.tickets.views import dashboards
 from atalaya.tickets.views import tickets as views
 
 app_name = "tickets"
 urlpatterns = [
     path("", views.ticket_list, name="list"),
+    path("who/", dashboards.who_is_on_what, name="who"),
+    path("flooded/", dashboards.flooded, name="flooded"),
     path("views/", views.saved_view_create, name="saved_view_create"),
     path("views/<int:view_id>/", views.saved_view_open, name="saved_view_open"),
     path("views/<int:view_id>/delete/", views.saved_view_delete, name="saved_view_delete"),

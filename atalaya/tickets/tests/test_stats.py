@@ -24,7 +24,12 @@ def at(*args: int) -> datetime:
 
 def make(world: World, created: datetime, category: Category | None, **kwargs: object) -> Ticket:
     return ticket_services.create_ticket(
-        actor=world.tech, client=world.client_a, subject="t", category=category, now=created, **kwargs
+        actor=world.tech,
+        client=world.client_a,
+        subject="t",
+        category=category,
+        now=created,
+        **kwargs,
     )
 
 
@@ -62,7 +67,9 @@ def test_offset_segments_without_change_and_for_half_hour_zone() -> None:
     assert stats.offset_segments(KOLKATA, start, start + timedelta(days=90)) == [(start, 19800)]
     # New York's autumn change, both directions in one window.
     start = stats.local_midnight(date(2024, 3, 1), NEW_YORK)
-    segments = stats.offset_segments(NEW_YORK, start, stats.local_midnight(date(2024, 11, 30), NEW_YORK))
+    segments = stats.offset_segments(
+        NEW_YORK, start, stats.local_midnight(date(2024, 11, 30), NEW_YORK)
+    )
     assert [offset for _, offset in segments] == [-18000, -14400, -18000]
     assert segments[1][0] == at(2024, 3, 10, 7) and segments[2][0] == at(2024, 11, 3, 6)
 
@@ -119,7 +126,10 @@ def test_window_bounds_are_local_midnights(world: World, vpn: Category) -> None:
 
 def test_open_per_day_counts_created_and_not_yet_resolved(world: World, vpn: Category) -> None:
     today = date(2024, 6, 30)
-    day = {d: stats.local_midnight(date(2024, 6, d), MADRID) + timedelta(hours=10) for d in range(1, 31)}
+    day = {
+        d: stats.local_midnight(date(2024, 6, d), MADRID) + timedelta(hours=10)
+        for d in range(1, 31)
+    }
     # Created and resolved before the window: never open in it.
     old = make(world, at(2024, 5, 1, 10), vpn)
     resolve(world, old, at(2024, 5, 2, 10))
@@ -154,34 +164,42 @@ def test_open_per_day_counts_created_and_not_yet_resolved(world: World, vpn: Cat
 def test_reopened_ticket_counts_as_open_since_creation(world: World, vpn: Category) -> None:
     ticket = make(world, at(2024, 6, 5, 10), vpn)
     resolve(world, ticket, at(2024, 6, 6, 10))
-    ticket_services.change_status(ticket, actor=world.tech, status=Status.OPEN, now=at(2024, 6, 8, 10))
+    ticket_services.change_status(
+        ticket, actor=world.tech, status=Status.OPEN, now=at(2024, 6, 8, 10)
+    )
     report = stats.flood_report(Ticket.objects.all(), days=30, tz=MADRID, today=date(2024, 6, 30))
     open_per_day = trend(report, "remote-access").open_per_day
     assert open_per_day[report.days.index(date(2024, 6, 4))] == 0
-    assert all(n == 1 for n in open_per_day[report.days.index(date(2024, 6, 5)):])
+    assert all(n == 1 for n in open_per_day[report.days.index(date(2024, 6, 5)) :])
 
 
 def test_uncategorised_tickets_and_other_clients_are_counted(world: World) -> None:
-    ticket_services.create_ticket(actor=world.tech, client=world.client_b, subject="x", now=at(2024, 6, 20, 9))
-    report = stats.flood_report(Ticket.objects.all(), days=30, tz=MADRID, today=date(2024, 6, 30),
-                                language="es")
+    ticket_services.create_ticket(
+        actor=world.tech, client=world.client_b, subject="x", now=at(2024, 6, 20, 9)
+    )
+    report = stats.flood_report(
+        Ticket.objects.all(), days=30, tz=MADRID, today=date(2024, 6, 30), language="es"
+    )
     none = trend(report, "")
     assert none.total_new == 1 and none.name == "No category"
 
 
 def test_category_names_follow_the_viewers_language(world: World, vpn: Category) -> None:
     make(world, at(2024, 6, 20, 9), vpn)
-    report = stats.flood_report(Ticket.objects.all(), days=30, tz=MADRID, today=date(2024, 6, 30),
-                                language="es")
+    report = stats.flood_report(
+        Ticket.objects.all(), days=30, tz=MADRID, today=date(2024, 6, 30), language="es"
+    )
     assert report.categories[0].name == "Acceso remoto / VPN"
 
 
 def test_only_the_given_queryset_is_counted(world: World, vpn: Category) -> None:
     make(world, at(2024, 6, 20, 9), vpn)
-    ticket_services.create_ticket(actor=world.tech, client=world.client_b, subject="x", category=vpn,
-                                  now=at(2024, 6, 21, 9))
-    report = stats.flood_report(Ticket.objects.filter(client=world.client_b), days=30, tz=MADRID,
-                                today=date(2024, 6, 30))
+    ticket_services.create_ticket(
+        actor=world.tech, client=world.client_b, subject="x", category=vpn, now=at(2024, 6, 21, 9)
+    )
+    report = stats.flood_report(
+        Ticket.objects.filter(client=world.client_b), days=30, tz=MADRID, today=date(2024, 6, 30)
+    )
     assert trend(report, "remote-access").total_new == 1
 
 
@@ -202,7 +220,10 @@ def test_growth_rates_definition() -> None:
 def test_categories_growing_fastest_come_first(world: World, vpn: Category, mail: Category) -> None:
     security = Category.objects.get(slug="security")
     today = date(2024, 6, 30)
-    noon = {i: stats.local_midnight(today - timedelta(days=i), MADRID) + timedelta(hours=12) for i in range(30)}
+    noon = {
+        i: stats.local_midnight(today - timedelta(days=i), MADRID) + timedelta(hours=12)
+        for i in range(30)
+    }
     # E-mail: busy but steady, two a day every day (growth 0).
     for i in range(30):
         for _ in range(2):
@@ -237,14 +258,17 @@ def test_ninety_day_window(world: World, vpn: Category) -> None:
     assert trend(report30, "remote-access").open_per_day == [1] * 30
 
 
-def test_flood_report_uses_a_fixed_number_of_queries(world: World, vpn: Category, mail: Category,
-                                                      django_assert_num_queries: object) -> None:
+def test_flood_report_uses_a_fixed_number_of_queries(
+    world: World, vpn: Category, mail: Category, django_assert_num_queries: object
+) -> None:
     for i in range(5):
         t = make(world, at(2024, 3, 20 + i, 12), vpn if i % 2 else mail)
         resolve(world, t, at(2024, 4, 1 + i, 12))
     # The window spans a daylight-saving change; still four queries.
     with django_assert_num_queries(4):  # type: ignore[operator]
-        report = stats.flood_report(Ticket.objects.all(), days=90, tz=MADRID, today=date(2024, 5, 15))
+        report = stats.flood_report(
+            Ticket.objects.all(), days=90, tz=MADRID, today=date(2024, 5, 15)
+        )
     assert sum(report.new_per_day) == 5
     assert report.open_per_day[-1] == 0
 
@@ -252,29 +276,58 @@ def test_flood_report_uses_a_fixed_number_of_queries(world: World, vpn: Category
 # -- who is on what ----------------------------------------------------------------------------
 
 
-def test_who_is_on_what_groups_open_tickets_by_assignee(world: World,
-                                                         django_assert_num_queries: object) -> None:
+def test_who_is_on_what_groups_open_tickets_by_assignee(
+    world: World, django_assert_num_queries: object
+) -> None:
     now = at(2024, 6, 12, 12)  # a Wednesday
-    other = core_services.create_staff_user(actor=None, username="zoe", password="x" * 12,
-                                            role="technician", first_name="Zoe")
-    breached = ticket_services.create_ticket(actor=world.tech, client=world.client_a, subject="old",
-                                             priority=Priority.URGENT, assignee=world.tech,
-                                             now=now - timedelta(days=2))
-    fresh = ticket_services.create_ticket(actor=world.tech, client=world.client_a, subject="fresh",
-                                          priority=Priority.LOW, assignee=world.tech,
-                                          now=now - timedelta(minutes=5))
-    done = ticket_services.create_ticket(actor=world.tech, client=world.client_b, subject="done",
-                                         assignee=world.admin, now=now - timedelta(days=1))
+    other = core_services.create_staff_user(
+        actor=None, username="zoe", password="x" * 12, role="technician", first_name="Zoe"
+    )
+    breached = ticket_services.create_ticket(
+        actor=world.tech,
+        client=world.client_a,
+        subject="old",
+        priority=Priority.URGENT,
+        assignee=world.tech,
+        now=now - timedelta(days=2),
+    )
+    fresh = ticket_services.create_ticket(
+        actor=world.tech,
+        client=world.client_a,
+        subject="fresh",
+        priority=Priority.LOW,
+        assignee=world.tech,
+        now=now - timedelta(minutes=5),
+    )
+    done = ticket_services.create_ticket(
+        actor=world.tech,
+        client=world.client_b,
+        subject="done",
+        assignee=world.admin,
+        now=now - timedelta(days=1),
+    )
     resolve(world, done, now - timedelta(hours=1))
-    waiting = ticket_services.create_ticket(actor=world.tech, client=world.client_b, subject="wait",
-                                            assignee=world.admin, now=now - timedelta(hours=3))
-    ticket_services.change_status(waiting, actor=world.tech, status=Status.WAITING_CLIENT,
-                                  now=now - timedelta(hours=2))
+    waiting = ticket_services.create_ticket(
+        actor=world.tech,
+        client=world.client_b,
+        subject="wait",
+        assignee=world.admin,
+        now=now - timedelta(hours=3),
+    )
+    ticket_services.change_status(
+        waiting, actor=world.tech, status=Status.WAITING_CLIENT, now=now - timedelta(hours=2)
+    )
     # Someone who has left keeps their open tickets on the board.
-    leaver = core_services.create_staff_user(actor=None, username="leaver", password="x" * 12,
-                                             role="technician", first_name="Leaver")
-    left = ticket_services.create_ticket(actor=world.tech, client=world.client_a, subject="left",
-                                         assignee=leaver, now=now - timedelta(hours=1))
+    leaver = core_services.create_staff_user(
+        actor=None, username="leaver", password="x" * 12, role="technician", first_name="Leaver"
+    )
+    left = ticket_services.create_ticket(
+        actor=world.tech,
+        client=world.client_a,
+        subject="left",
+        assignee=leaver,
+        now=now - timedelta(hours=1),
+    )
     leaver.is_active = False
     leaver.save(update_fields=["is_active"])
 

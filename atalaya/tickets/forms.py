@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django import forms
@@ -198,6 +199,41 @@ def filter_sla(qs: TicketQuerySet, state: str, now: datetime) -> TicketQuerySet:
     )
 
 
+KEYSET_SORTS = {"updated": "updated_at", "created": "created_at"}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def encode_cursor(moment: datetime, pk: int) -> str:
+    """A row's place in a timestamp sort, as whole microseconds since 1970 and its id."""
+    delta = moment - _EPOCH
+    return f"{(delta.days * 86400 + delta.seconds) * 10**6 + delta.microseconds}.{pk}"
+
+
+def decode_cursor(value: str) -> tuple[datetime, int]:
+    micros, _sep, pk = value.partition(".")
+    return _EPOCH + timedelta(microseconds=int(micros)), int(pk)
+
+
+def _beyond(
+    qs: TicketQuerySet, field: str, cursor: tuple[datetime, int], *, greater: bool
+) -> TicketQuerySet:
+    """Rows whose (field, id) is greater (or smaller) than the cursor's, as an index range."""
+    moment, pk = cursor
+    if greater:
+        return qs.filter(**{f"{field}__gte": moment}).exclude(**{field: moment, "id__lte": pk})
+    return qs.filter(**{f"{field}__lte": moment}).exclude(**{field: moment, "id__gte": pk})
+
+
+@dataclass
+class Page:
+    """One page of ticket ids; ``next``/``previous`` are the query parameters that lead on."""
+
+    ids: list[int]
+    next: dict[str, str] | None = None
+    previous: dict[str, str] | None = None
+    at_limit: bool = False
+
+
 class TicketFilterForm(forms.Form):
     """The ticket list's GET form: filters, full-text ``q``, sort and page.
 
@@ -218,6 +254,8 @@ class TicketFilterForm(forms.Form):
     sort = forms.ChoiceField(label=_("Sort by"), choices=SORT_CHOICES, required=False)
     dir = forms.ChoiceField(label=_("Order"), choices=DIR_CHOICES, required=False)
     page = forms.IntegerField(min_value=1, required=False, widget=forms.HiddenInput)
+    after = forms.CharField(max_length=60, required=False, widget=forms.HiddenInput)
+    before = forms.CharField(max_length=60, required=False, widget=forms.HiddenInput)
 
     def __init__(
         self,
@@ -239,10 +277,72 @@ class TicketFilterForm(forms.Form):
         self.fields["queue"].choices = [("", _("Any queue")), *queues]
         self.fields["category"].choices = [("", _("Any category")), *categories]
 
+    def _clean_cursor(self, name: str) -> tuple[datetime, int] | None:
+        value = self.cleaned_data.get(name)
+        if not value:
+            return None
+        try:
+            return decode_cursor(value)
+        except (ValueError, OverflowError):
+            raise ValidationError(
+                _("This page link is damaged; start again from the first page.")
+            ) from None
+
+    def clean_after(self) -> tuple[datetime, int] | None:
+        return self._clean_cursor("after")
+
+    def clean_before(self) -> tuple[datetime, int] | None:
+        return self._clean_cursor("before")
+
     @property
     def page_number(self) -> int:
         page = self.cleaned_data.get("page") or 1
         return min(page, MAX_PAGE)
+
+    def page_of(self, qs: TicketQuerySet, size: int) -> Page:
+        """The ids of one page of ``qs`` (already ordered by ``apply``) and how to move on.
+
+        The timestamp sorts page by keyset: the next page starts after the last row's
+        (timestamp, id), so page 500 costs what page 1 costs. The computed sorts
+        (priority, SLA due) have no index to walk and fall back to a capped offset.
+        """
+        data = self.cleaned_data
+        field = KEYSET_SORTS.get(data.get("sort") or "updated")
+        if field is None:
+            page = self.page_number
+            offset = (page - 1) * size
+            ids = list(qs.values_list("id", flat=True)[offset : offset + size + 1])
+            has_next = len(ids) > size and page < MAX_PAGE
+            return Page(
+                ids=ids[:size],
+                next={"page": str(page + 1)} if has_next else None,
+                previous={"page": str(page - 1)} if page > 1 else None,
+                at_limit=page >= MAX_PAGE,
+            )
+        desc = (data.get("dir") or "desc") == "desc"
+        before, after = data.get("before"), data.get("after")
+        if before is not None:
+            # Walk back from the cursor in reverse order, then put the rows right way round.
+            rows = list(
+                _beyond(qs, field, before, greater=desc)
+                .reverse()
+                .values_list("id", field)[: size + 1]
+            )
+            has_previous, has_next = len(rows) > size, True
+            rows = rows[:size][::-1]
+        else:
+            if after is not None:
+                qs = _beyond(qs, field, after, greater=not desc)
+            rows = list(qs.values_list("id", field)[: size + 1])
+            has_previous, has_next = after is not None, len(rows) > size
+            rows = rows[:size]
+        return Page(
+            ids=[pk for pk, _moment in rows],
+            next={"after": encode_cursor(rows[-1][1], rows[-1][0])} if has_next and rows else None,
+            previous={"before": encode_cursor(rows[0][1], rows[0][0])}
+            if has_previous and rows
+            else None,
+        )
 
     def apply(self, qs: TicketQuerySet, *, user: User, now: datetime) -> TicketQuerySet:
         """The visible tickets narrowed by the cleaned filters, in the chosen order."""

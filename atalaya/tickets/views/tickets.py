@@ -34,6 +34,8 @@ from atalaya.tickets.models import Attachment, Category, Queue, SavedView, Ticke
 
 View = Callable[..., HttpResponse]
 SAFE_METHODS = ("GET", "HEAD")
+# Where the list is, rather than what it shows: never part of a saved view.
+PAGE_PARAMS = ("page", "after", "before")
 # Served content types are kept only when they look like a plain "type/subtype".
 _CONTENT_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+$")
 
@@ -88,40 +90,37 @@ def ticket_list(request: HttpRequest) -> HttpResponse:
     """Tickets with filters, sort, full-text search and pages, open ones by default.
 
     Pages never count the whole table: one row beyond the page tells whether there is a
-    next one, and the offset is capped (forms.MAX_PAGE) so deep pages stay cheap.
+    next one. Timestamp sorts page by keyset and the others by an offset capped at
+    forms.MAX_PAGE, so deep pages stay cheap (see TicketFilterForm.page_of).
     """
     user = request.user
     now = timezone.now()
     form = forms.TicketFilterForm(request.GET, **_filter_choices(user))
     status = 200
     rows: list[Ticket] = []
-    page = 1
-    has_next = False
+    page = forms.Page(ids=[])
     if form.is_valid():
-        page = form.page_number
-        offset = (page - 1) * forms.PAGE_SIZE
-        qs = form.apply(visible_tickets(user), user=user, now=now).select_related(
-            "client", "assignee", "category", "queue"
+        # Two steps: the page's ids first, which the database finds from its indexes
+        # alone, then those rows with their joins. Sorting whole joined rows instead
+        # costs tens of milliseconds once there are tens of thousands of open tickets.
+        qs = form.apply(visible_tickets(user), user=user, now=now)
+        page = form.page_of(qs, forms.PAGE_SIZE)
+        found = Ticket.objects.select_related("client", "assignee", "category", "queue").in_bulk(
+            page.ids
         )
-        rows = list(qs[offset : offset + forms.PAGE_SIZE + 1])
-        has_next = len(rows) > forms.PAGE_SIZE and page < forms.MAX_PAGE
-        rows = rows[: forms.PAGE_SIZE]
+        rows = [found[pk] for pk in page.ids if pk in found]
     else:
         status = 400
-    query = request.GET.copy()
-    query.pop("page", None)
+    current_query = _clean_query(request.GET.urlencode())
     context = {
         "form": form,
         "tickets": rows,
-        "page": page,
-        "has_next": has_next,
-        "has_previous": page > 1,
-        "at_page_limit": page >= forms.MAX_PAGE,
-        "first_row": (page - 1) * forms.PAGE_SIZE + 1,
-        "last_row": (page - 1) * forms.PAGE_SIZE + len(rows),
+        "next_query": _page_query(current_query, page.next),
+        "previous_query": _page_query(current_query, page.previous),
+        "at_page_limit": page.at_limit,
         "now": now,
-        "current_query": query.urlencode(),
-        "save_form": forms.SavedViewForm(initial={"query": query.urlencode()}),
+        "current_query": current_query,
+        "save_form": forms.SavedViewForm(initial={"query": current_query}),
     }
     if _is_fragment_request(request, "ticket-results"):
         return render(request, "tickets/_ticket_results.html", context, status=status)
@@ -154,7 +153,17 @@ def saved_view_create(request: HttpRequest) -> HttpResponse:
 def _clean_query(query: str) -> str:
     """The list query string re-encoded (no raw newlines reach a header), without its page."""
     params = QueryDict(query.lstrip("?"), mutable=True)
-    params.pop("page", None)
+    for key in PAGE_PARAMS:
+        params.pop(key, None)
+    return params.urlencode()
+
+
+def _page_query(query: str, moves: dict[str, str] | None) -> str:
+    """The query string of a neighbouring page ('' when there is none)."""
+    if moves is None:
+        return ""
+    params = QueryDict(query, mutable=True)
+    params.update(moves)
     return params.urlencode()
 
 

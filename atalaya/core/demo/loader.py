@@ -159,13 +159,12 @@ class _Loader:
         self.work_types = {w.slug: w for w in WorkType.objects.all()}
 
     def people(self) -> None:
-        for spec in STAFF:
-            local = f"{ascii_slug(spec.first_name)}.{ascii_slug(spec.last_name)}"
-            email = f"{local}@{STAFF_MAIL_DOMAIN}"
-            self.users[spec.username] = core_services.create_staff_user(
-                actor=None, username=spec.username, password=spec.password, role=spec.role,
-                email=email, first_name=spec.first_name, last_name=spec.last_name,
-                language=spec.language,
+        for member in STAFF:
+            local = f"{ascii_slug(member.first_name)}.{ascii_slug(member.last_name)}"
+            self.users[member.username] = core_services.create_staff_user(
+                actor=None, username=member.username, password=member.password, role=member.role,
+                email=f"{local}@{STAFF_MAIL_DOMAIN}", first_name=member.first_name,
+                last_name=member.last_name, language=member.language,
             )
         for client_plan in self.plan.clients:
             spec = client_plan.spec

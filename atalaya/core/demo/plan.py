@@ -501,10 +501,10 @@ def build_plan(*, seed: int = DEFAULT_SEED, now: datetime, tickets: int = DEFAUL
     planner.tickets_and_lives()
     # Creation order is time order, so ticket numbers rise with creation like in real life;
     # everything is replayed in time order across tickets.
-    tickets = sorted(planner.tickets, key=lambda t: (t.created_at, t.key))
-    order = {t.key: i for i, t in enumerate(tickets)}
+    ordered = sorted(planner.tickets, key=lambda t: (t.created_at, t.key))
+    order = {t.key: i for i, t in enumerate(ordered)}
     steps = sorted(planner.steps, key=lambda s: (s.at, order[s.ticket], s.kind != "create"))
     return DemoPlan(
         seed=seed, now=now, clients=list(planner.clients.values()),
-        contacts=list(planner.contacts.values()), tickets=tickets, steps=steps,
+        contacts=list(planner.contacts.values()), tickets=ordered, steps=steps,
     )

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from django.db.models import Max
 from django.utils import timezone
 
-from atalaya.core.models import User
+from atalaya.core.models import Contact, User
 from atalaya.tickets import sla
 from atalaya.tickets.models import (
     DONE_STATUSES,
@@ -112,7 +112,8 @@ class BulkReplayer:
     def create(self, plan: TicketPlan, at: datetime) -> None:
         loader = self.loader
         actor = loader.users[plan.creator]
-        contact, queue = loader.contacts[plan.contact], loader.queues.get(plan.queue or "")
+        contact: Contact | None = loader.contacts[plan.contact]
+        queue = loader.queues.get(plan.queue or "")
         assignee = loader.users[plan.assignee] if plan.assignee else None
         priority = plan.priority
         if actor.is_portal:

@@ -12,12 +12,23 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
-from django.db.models import Case, DateTimeField, F, FloatField, Func, IntegerField, Q, Value, When
+from django.db.models import (
+    Case,
+    DateTimeField,
+    F,
+    FloatField,
+    Func,
+    IntegerField,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 from django.db.models.expressions import ExpressionWrapper
 from django.urls import reverse
 from django.utils.translation import get_language
@@ -32,7 +43,6 @@ from atalaya.tickets.models import (
     Queue,
     Status,
     Ticket,
-    TicketQuerySet,
     WorkType,
 )
 
@@ -143,7 +153,7 @@ class EpochSeconds(Func):
         )
 
 
-def with_sla_clock(qs: TicketQuerySet) -> TicketQuerySet:
+def with_sla_clock(qs: QuerySet[Ticket]) -> QuerySet[Ticket]:
     """Annotate the clock that matters now (``sla_due``) and its stop time (``sla_done``).
 
     Mirrors sla.state_of: before the first response the first-response clock runs, with
@@ -164,7 +174,7 @@ def with_sla_clock(qs: TicketQuerySet) -> TicketQuerySet:
     )
 
 
-def filter_sla(qs: TicketQuerySet, state: str, now: datetime) -> TicketQuerySet:
+def filter_sla(qs: QuerySet[Ticket], state: str, now: datetime) -> QuerySet[Ticket]:
     """Tickets whose ``sla_state(now)`` is ``state`` ('breached' or 'due_soon'), in SQL."""
     qs = with_sla_clock(qs)
     if state == "breached":
@@ -215,8 +225,8 @@ def decode_cursor(value: str) -> tuple[datetime, int]:
 
 
 def _beyond(
-    qs: TicketQuerySet, field: str, cursor: tuple[datetime, int], *, greater: bool
-) -> TicketQuerySet:
+    qs: QuerySet[Ticket], field: str, cursor: tuple[datetime, int], *, greater: bool
+) -> QuerySet[Ticket]:
     """Rows whose (field, id) is greater (or smaller) than the cursor's, as an index range."""
     moment, pk = cursor
     if greater:
@@ -267,15 +277,18 @@ class TicketFilterForm(forms.Form):
         categories: Sequence[tuple[str, str]],
     ) -> None:
         super().__init__(data)
-        self.fields["client"].choices = [("", _("Any client")), *clients]
-        self.fields["assignee"].choices = [
+        cast(forms.ChoiceField, self.fields["client"]).choices = [("", _("Any client")), *clients]
+        cast(forms.ChoiceField, self.fields["assignee"]).choices = [
             ("", _("Anyone")),
             ("me", _("Me")),
             ("unassigned", _("Unassigned")),
             *assignees,
         ]
-        self.fields["queue"].choices = [("", _("Any queue")), *queues]
-        self.fields["category"].choices = [("", _("Any category")), *categories]
+        cast(forms.ChoiceField, self.fields["queue"]).choices = [("", _("Any queue")), *queues]
+        cast(forms.ChoiceField, self.fields["category"]).choices = [
+            ("", _("Any category")),
+            *categories,
+        ]
 
     def _clean_cursor(self, name: str) -> tuple[datetime, int] | None:
         value = self.cleaned_data.get(name)
@@ -299,7 +312,7 @@ class TicketFilterForm(forms.Form):
         page = self.cleaned_data.get("page") or 1
         return min(page, MAX_PAGE)
 
-    def page_of(self, qs: TicketQuerySet, size: int) -> Page:
+    def page_of(self, qs: QuerySet[Ticket], size: int) -> Page:
         """The ids of one page of ``qs`` (already ordered by ``apply``) and how to move on.
 
         The timestamp sorts page by keyset: the next page starts after the last row's
@@ -344,7 +357,7 @@ class TicketFilterForm(forms.Form):
             else None,
         )
 
-    def apply(self, qs: TicketQuerySet, *, user: User, now: datetime) -> TicketQuerySet:
+    def apply(self, qs: QuerySet[Ticket], *, user: User, now: datetime) -> QuerySet[Ticket]:
         """The visible tickets narrowed by the cleaned filters, in the chosen order."""
         data = self.cleaned_data
         status = data.get("status") or "open"
@@ -374,7 +387,7 @@ class TicketFilterForm(forms.Form):
         return self._order(qs, data.get("sort") or "updated", data.get("dir") or "desc")
 
     @staticmethod
-    def _order(qs: TicketQuerySet, sort: str, direction: str) -> TicketQuerySet:
+    def _order(qs: QuerySet[Ticket], sort: str, direction: str) -> QuerySet[Ticket]:
         desc = direction == "desc"
         # The id tie-break keeps pages stable when two tickets share a timestamp.
         tie = "-id" if desc else "id"
@@ -460,10 +473,14 @@ class TicketCreateForm(forms.Form):
 
     def __init__(self, user: User, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["client"].queryset = Client.objects.visible_to(user).filter(is_active=True)
-        self.fields["site"].queryset = Site.objects.visible_to(user)
-        self.fields["contact"].queryset = Contact.objects.visible_to(user)
-        self.fields["assignee"].queryset = assignable_users()
+        cast(forms.ModelChoiceField, self.fields["client"]).queryset = Client.objects.visible_to(
+            user
+        ).filter(is_active=True)
+        cast(forms.ModelChoiceField, self.fields["site"]).queryset = Site.objects.visible_to(user)
+        cast(forms.ModelChoiceField, self.fields["contact"]).queryset = Contact.objects.visible_to(
+            user
+        )
+        cast(forms.ModelChoiceField, self.fields["assignee"]).queryset = assignable_users()
         # With HTMX, picking a client swaps in its sites and contacts.
         self.fields["client"].widget.attrs.update(
             {
@@ -549,7 +566,7 @@ class AssignForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["assignee"].queryset = assignable_users()
+        cast(forms.ModelChoiceField, self.fields["assignee"]).queryset = assignable_users()
 
 
 class PriorityForm(forms.Form):

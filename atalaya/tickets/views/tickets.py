@@ -12,13 +12,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, QueryDict
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -27,12 +28,12 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
-from atalaya.core.models import Client
+from atalaya.core.models import Client, User
 from atalaya.tickets import forms, services
 from atalaya.tickets.access import get_ticket_or_404, timeline_of, visible_tickets
 from atalaya.tickets.models import Attachment, Category, Queue, SavedView, Ticket, TicketLink
 
-View = Callable[..., HttpResponse]
+View = Callable[..., HttpResponseBase]
 SAFE_METHODS = ("GET", "HEAD")
 # Where the list is, rather than what it shows: never part of a saved view.
 PAGE_PARAMS = ("page", "after", "before")
@@ -48,10 +49,11 @@ def staff_view(*methods: str, write: bool = False) -> Callable[[View], View]:
         @require_http_methods(list(methods))
         @login_required
         @wraps(view)
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if not request.user.is_msp_staff:
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            user = _user(request)
+            if not user.is_msp_staff:
                 raise Http404("Not found")
-            if write and request.method not in SAFE_METHODS and not request.user.can_write_tickets:
+            if write and request.method not in SAFE_METHODS and not user.can_write_tickets:
                 raise PermissionDenied(_("Your role may not change tickets."))
             return view(request, *args, **kwargs)
 
@@ -60,10 +62,20 @@ def staff_view(*methods: str, write: bool = False) -> Callable[[View], View]:
     return decorator
 
 
+def _user(request: HttpRequest) -> User:
+    """The signed-in staff user (staff_view has checked that there is one)."""
+    return cast(User, request.user)
+
+
 def _is_fragment_request(request: HttpRequest, target: str) -> bool:
     """An HTMX request that swaps ``target`` (a history restore wants the whole page)."""
     htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.history_restore_request and htmx.target == target
+    return (
+        htmx is not None
+        and bool(htmx)
+        and not htmx.history_restore_request
+        and htmx.target == target
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -93,7 +105,7 @@ def ticket_list(request: HttpRequest) -> HttpResponse:
     next one. Timestamp sorts page by keyset and the others by an offset capped at
     forms.MAX_PAGE, so deep pages stay cheap (see TicketFilterForm.page_of).
     """
-    user = request.user
+    user = _user(request)
     now = timezone.now()
     form = forms.TicketFilterForm(request.GET, **_filter_choices(user))
     status = 200
@@ -135,7 +147,7 @@ def saved_view_create(request: HttpRequest) -> HttpResponse:
     if form.is_valid():
         try:
             view = services.save_view(
-                actor=request.user,
+                actor=_user(request),
                 name=form.cleaned_data["name"],
                 query=_clean_query(form.cleaned_data["query"]),
             )
@@ -174,7 +186,7 @@ def _list_url(query: str) -> str:
 
 
 def _own_saved_view(request: HttpRequest, view_id: int) -> SavedView:
-    view = SavedView.objects.filter(pk=view_id, user=request.user).first()
+    view = SavedView.objects.filter(pk=view_id, user=_user(request)).first()
     if view is None:
         raise Http404("No such saved view")
     return view
@@ -190,7 +202,7 @@ def saved_view_open(request: HttpRequest, view_id: int) -> HttpResponse:
 def saved_view_delete(request: HttpRequest, view_id: int) -> HttpResponse:
     """Delete one of the user's own saved views; another user's id is a 404."""
     view = _own_saved_view(request, view_id)
-    services.delete_saved_view(view, actor=request.user)
+    services.delete_saved_view(view, actor=_user(request))
     messages.success(request, _("Saved view “%(name)s” deleted.") % {"name": view.name})
     return redirect("tickets:list")
 
@@ -219,12 +231,12 @@ def ticket_new(request: HttpRequest) -> HttpResponse:
     """
     status = 200
     if request.method == "POST":
-        form = forms.TicketCreateForm(request.user, request.POST, request.FILES)
+        form = forms.TicketCreateForm(_user(request), request.POST, request.FILES)
         if form.is_valid():
             data = form.cleaned_data
             try:
                 ticket = services.create_ticket(
-                    actor=request.user,
+                    actor=_user(request),
                     client=data["client"],
                     subject=data["subject"],
                     body=data["body"],
@@ -246,7 +258,7 @@ def ticket_new(request: HttpRequest) -> HttpResponse:
         status = 400
     else:
         initial = {k: request.GET[k] for k in _NEW_TICKET_FIELDS if request.GET.get(k)}
-        form = forms.TicketCreateForm(request.user, initial=initial)
+        form = forms.TicketCreateForm(_user(request), initial=initial)
     return render(request, "tickets/ticket_new.html", {"form": form}, status=status)
 
 
@@ -255,9 +267,9 @@ def client_options(request: HttpRequest) -> HttpResponse:
     """The site and contact fields for the client in ``?client=`` (an HTMX fragment)."""
     client_id = forms.parse_uuid(request.GET.get("client", ""))
     initial = {}
-    if client_id and Client.objects.visible_to(request.user).filter(public_id=client_id).exists():
+    if client_id and Client.objects.visible_to(_user(request)).filter(public_id=client_id).exists():
         initial["client"] = str(client_id)
-    form = forms.TicketCreateForm(request.user, initial=initial)
+    form = forms.TicketCreateForm(_user(request), initial=initial)
     return render(request, "tickets/_client_fields.html", {"form": form})
 
 
@@ -282,7 +294,7 @@ def _page_context(
     request: HttpRequest, ticket: Ticket, bound: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """What the ticket page shows: header, timeline (merged tickets folded in), links, forms."""
-    events = list(timeline_of(ticket, request.user))
+    events = list(timeline_of(ticket, _user(request)))
     merged_numbers = sorted({e.ticket.number for e in events if e.ticket_id != ticket.pk})
     links = []
     for link in TicketLink.objects.filter(
@@ -296,7 +308,7 @@ def _page_context(
         "merged_numbers": merged_numbers,
         "linked_tickets": links,
         "now": timezone.now(),
-        "can_write": request.user.can_write_tickets,
+        "can_write": _user(request).can_write_tickets,
     }
     for name, form_class in ACTION_FORMS.items():
         context[name] = form_class(initial=initial)
@@ -317,7 +329,7 @@ def _render_page(
 @staff_view("GET", "HEAD")
 def ticket_detail(request: HttpRequest, number: int) -> HttpResponse:
     """The ticket: header, timeline, linked tickets and the forms that act on it."""
-    ticket = get_ticket_or_404(request.user, number)
+    ticket = get_ticket_or_404(_user(request), number)
     return _render_page(request, ticket)
 
 
@@ -333,7 +345,7 @@ def _act(
     (HTMX). On a validation error from the form or the service: the page again with
     the error next to the field (400 for plain POSTs). PermissionDenied becomes a 403.
     """
-    ticket = get_ticket_or_404(request.user, number)
+    ticket = get_ticket_or_404(_user(request), number)
     form = ACTION_FORMS[form_name](request.POST, request.FILES)
     if form.is_valid():
         try:
@@ -344,7 +356,7 @@ def _act(
             if isinstance(result, HttpResponse):
                 return result
             if _is_fragment_request(request, "ticket-page"):
-                return _render_page(request, get_ticket_or_404(request.user, number))
+                return _render_page(request, get_ticket_or_404(_user(request), number))
             messages.success(request, done)
             return redirect("tickets:detail", number=ticket.number)
     return _render_page(request, ticket, status=400, bound={form_name: form})
@@ -356,7 +368,7 @@ def ticket_reply(request: HttpRequest, number: int) -> HttpResponse:
 
     def perform(request: HttpRequest, ticket: Ticket, data: dict[str, Any]) -> Any:
         return services.add_reply(
-            ticket, actor=request.user, body=data["body"], attachments=data["attachments"]
+            ticket, actor=_user(request), body=data["body"], attachments=data["attachments"]
         )
 
     return _act(request, number, "reply_form", perform, _("Reply sent."))
@@ -368,7 +380,7 @@ def ticket_note(request: HttpRequest, number: int) -> HttpResponse:
 
     def perform(request: HttpRequest, ticket: Ticket, data: dict[str, Any]) -> Any:
         return services.add_note(
-            ticket, actor=request.user, body=data["body"], attachments=data["attachments"]
+            ticket, actor=_user(request), body=data["body"], attachments=data["attachments"]
         )
 
     return _act(request, number, "note_form", perform, _("Note added."))
@@ -381,7 +393,7 @@ def ticket_time(request: HttpRequest, number: int) -> HttpResponse:
     def perform(request: HttpRequest, ticket: Ticket, data: dict[str, Any]) -> Any:
         return services.log_time(
             ticket,
-            actor=request.user,
+            actor=_user(request),
             minutes=data["minutes"],
             is_billable=data["is_billable"],
             work_type=data["work_type"],
@@ -397,7 +409,7 @@ def ticket_status(request: HttpRequest, number: int) -> HttpResponse:
     """Change the status."""
 
     def perform(request: HttpRequest, ticket: Ticket, data: dict[str, Any]) -> Any:
-        return services.change_status(ticket, actor=request.user, status=data["status"])
+        return services.change_status(ticket, actor=_user(request), status=data["status"])
 
     return _act(request, number, "status_form", perform, _("Status changed."))
 
@@ -407,7 +419,7 @@ def ticket_assign(request: HttpRequest, number: int) -> HttpResponse:
     """Give the ticket to a technician, or to nobody."""
 
     def perform(request: HttpRequest, ticket: Ticket, data: dict[str, Any]) -> Any:
-        return services.assign_ticket(ticket, actor=request.user, assignee=data["assignee"])
+        return services.assign_ticket(ticket, actor=_user(request), assignee=data["assignee"])
 
     return _act(request, number, "assign_form", perform, _("Assignee changed."))
 
@@ -417,7 +429,7 @@ def ticket_priority(request: HttpRequest, number: int) -> HttpResponse:
     """Change the priority (and with it the SLA targets)."""
 
     def perform(request: HttpRequest, ticket: Ticket, data: dict[str, Any]) -> Any:
-        return services.change_priority(ticket, actor=request.user, priority=data["priority"])
+        return services.change_priority(ticket, actor=_user(request), priority=data["priority"])
 
     return _act(request, number, "priority_form", perform, _("Priority changed."))
 
@@ -428,7 +440,7 @@ def ticket_classify(request: HttpRequest, number: int) -> HttpResponse:
 
     def perform(request: HttpRequest, ticket: Ticket, data: dict[str, Any]) -> Any:
         return services.update_ticket(
-            ticket, actor=request.user, queue=data["queue"], category=data["category"]
+            ticket, actor=_user(request), queue=data["queue"], category=data["category"]
         )
 
     return _act(request, number, "classify_form", perform, _("Queue and category saved."))
@@ -436,7 +448,7 @@ def ticket_classify(request: HttpRequest, number: int) -> HttpResponse:
 
 def _other_ticket(request: HttpRequest, number: int, field: str) -> Ticket:
     try:
-        return get_ticket_or_404(request.user, number)
+        return get_ticket_or_404(_user(request), number)
     except Http404:
         raise ValidationError({field: [_("There is no ticket #%(n)d.") % {"n": number}]}) from None
 
@@ -447,7 +459,7 @@ def ticket_merge(request: HttpRequest, number: int) -> HttpResponse:
 
     def perform(request: HttpRequest, ticket: Ticket, data: dict[str, Any]) -> Any:
         target = _other_ticket(request, data["target"], "target")
-        services.merge_tickets(ticket, target, actor=request.user)
+        services.merge_tickets(ticket, target, actor=_user(request))
         messages.success(
             request,
             _("Ticket #%(a)d merged into #%(b)d.") % {"a": ticket.number, "b": target.number},
@@ -466,15 +478,15 @@ def ticket_link(request: HttpRequest, number: int) -> HttpResponse:
 
     def perform(request: HttpRequest, ticket: Ticket, data: dict[str, Any]) -> Any:
         other = _other_ticket(request, data["other"], "other")
-        return services.link_tickets(ticket, other, actor=request.user)
+        return services.link_tickets(ticket, other, actor=_user(request))
 
     return _act(request, number, "link_form", perform, _("Tickets linked."))
 
 
 @staff_view("GET", "HEAD")
-def attachment_download(request: HttpRequest, number: int, attachment_id: int) -> HttpResponse:
+def attachment_download(request: HttpRequest, number: int, attachment_id: int) -> HttpResponseBase:
     """Download a ticket's attachment; never rendered inline, whatever its declared type."""
-    ticket = get_ticket_or_404(request.user, number)
+    ticket = get_ticket_or_404(_user(request), number)
     attachment = Attachment.objects.filter(pk=attachment_id, ticket=ticket).first()
     if attachment is None:
         raise Http404("No such attachment")

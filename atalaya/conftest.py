@@ -6,6 +6,7 @@ with a site, a contact and a portal user each; one ticket per client.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -53,6 +54,16 @@ def make_client_with_portal(name: str, domain: str) -> tuple[Client, Site, Conta
         actor=None, contact=contact, username=f"portal@{domain}", password=PASSWORD
     )
     return client, site, contact, portal
+
+
+@pytest.fixture(autouse=True)
+def jobs_run_inline() -> Iterator[None]:
+    """Jobs run at once in tests instead of landing in the developer's var/ job store."""
+    from huey.contrib.djhuey import HUEY
+
+    previous, HUEY.immediate = HUEY.immediate, True
+    yield
+    HUEY.immediate = previous
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ ATALAYA_DATABASE_URL at PostgreSQL and ATALAYA_REDIS_URL at Redis.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -15,6 +16,10 @@ from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent
 DATA_DIR = Path(os.environ.get("ATALAYA_DATA_DIR", BASE_DIR.parent / "var")).resolve()
+# The embedded databases and uploads live here; create it so a new ATALAYA_DATA_DIR works.
+# A read-only location is fine when every store is configured elsewhere.
+with contextlib.suppress(OSError):
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
 
 
 def env_bool(name: str, default: bool) -> bool:
@@ -115,6 +120,10 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = env_bool("ATALAYA_SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+if env_bool("ATALAYA_BEHIND_TLS_PROXY", False):
+    # The reverse proxy terminates TLS and says so in this header; only trust it when
+    # the proxy is the sole way in, or any client could claim to be on HTTPS.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # Lock-out: after this many failed logins an account waits LOCKOUT_MINUTES; the same
 # limit applies per client address so one machine cannot spray many accounts.

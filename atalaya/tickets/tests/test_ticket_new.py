@@ -50,6 +50,8 @@ def test_staff_may_open_the_form(world: World, role: str) -> None:
     response = world.http(getattr(world, role)).get(URL)
     assert response.status_code == 200
     assert b"Create ticket" in response.content
+    read_only = role in ("readonly", "billing")
+    assert (b"Your role can look at this form" in response.content) is read_only
 
 
 @pytest.mark.parametrize("role", ["portal_a", "portal_b"])

@@ -197,6 +197,16 @@ def test_list_filters(world: World, apis: Apis) -> None:
     assert numbers(q="nothing-matches-this") == set()
 
 
+def test_portal_search_does_not_reveal_internal_notes(world: World, apis: Apis) -> None:
+    services.add_note(world.ticket_a, actor=world.tech, body="password is hunter2")
+    services.add_reply(world.ticket_a, actor=world.tech, body="We replaced the router")
+    staff = {t["number"] for t in apis.tech.get("/tickets", {"q": "hunter2"}).json()["items"]}
+    assert staff == {world.ticket_a.number}
+    assert apis.portal_a.get("/tickets", {"q": "hunter2"}).json()["items"] == []
+    portal = {t["number"] for t in apis.portal_a.get("/tickets", {"q": "router"}).json()["items"]}
+    assert portal == {world.ticket_a.number}
+
+
 def test_portal_filter_by_other_client_is_404(world: World, apis: Apis) -> None:
     r = apis.portal_a.get("/tickets", {"client": str(world.client_b.public_id)})
     assert r.status_code == 404 and fields_of(r) == {"client"}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from django.test import Client as HttpClient
@@ -54,6 +55,12 @@ def make_client_with_portal(name: str, domain: str) -> tuple[Client, Site, Conta
         actor=None, contact=contact, username=f"portal@{domain}", password=PASSWORD
     )
     return client, site, contact, portal
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings: Any) -> None:
+    """Argon2 costs ~0.2 s a hash by design; tests that check Argon2 itself opt back in."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture(autouse=True)

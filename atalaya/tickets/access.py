@@ -9,8 +9,8 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from django.http import Http404
 
-from atalaya.core.models import Role, User
-from atalaya.tickets.models import Ticket, TicketEvent
+from atalaya.core.models import User
+from atalaya.tickets.models import PUBLIC_EVENT_KINDS, Ticket, TicketEvent
 
 
 def visible_tickets(user: User) -> QuerySet[Ticket]:
@@ -37,6 +37,7 @@ def timeline_of(ticket: Ticket, viewer: User) -> QuerySet[TicketEvent]:
     """The ticket's timeline as the viewer may see it, with merged tickets' events folded in."""
     ids = [ticket.pk, *ticket.merged_tickets.values_list("pk", flat=True)]
     qs = TicketEvent.objects.filter(ticket_id__in=ids)
-    if viewer.role == Role.PORTAL:
-        qs = qs.filter(is_public=True)
+    # Fail closed: anyone who is not active MSP staff sees the public events only.
+    if not viewer.is_msp_staff:
+        qs = qs.filter(is_public=True, kind__in=PUBLIC_EVENT_KINDS)
     return qs.select_related("actor", "actor_contact", "ticket").prefetch_related("attachments")

@@ -263,7 +263,7 @@ def revoke_api_token(*, actor: User | None, token: ApiToken) -> ApiToken:
 
 def _token_user_sql() -> str:
     qn = connection.ops.quote_name
-    columns = ", ".join(f"u.{qn(f.column)}" for f in User._meta.concrete_fields)
+    columns = ", ".join(f"u.{qn(str(f.column))}" for f in User._meta.concrete_fields)
     tokens, users = qn(ApiToken._meta.db_table), qn(User._meta.db_table)
     return (
         f"SELECT {columns}, t.{qn('id')} AS token_id, "  # noqa: S608 (names from the models)

@@ -84,6 +84,13 @@ class TokenForm(forms.Form):
     name = forms.CharField(label=gettext_lazy("What is the token for?"), max_length=100)
 
 
+def _me(request: HttpRequest) -> User:
+    """The signed-in user (every view here is behind login_required)."""
+    user = request.user
+    assert isinstance(user, User)
+    return user
+
+
 def _apply_errors(form: forms.Form, exc: ValidationError) -> None:
     """Show a service's field errors on the form, on the field when the form has one."""
     for field, errors in exc.message_dict.items():
@@ -91,7 +98,7 @@ def _apply_errors(form: forms.Form, exc: ValidationError) -> None:
 
 
 def _page(request: HttpRequest, status: int = 200, **forms_and_extra: Any) -> HttpResponse:
-    user: User = request.user  # type: ignore[assignment]
+    user = _me(request)
     pending = request.session.get(PENDING_TOTP_SECRET, "")
     context: dict[str, Any] = {
         "preferences_form": PreferencesForm(
@@ -130,8 +137,8 @@ def preferences(request: HttpRequest) -> HttpResponse:
     if form.is_valid():
         try:
             services.update_preferences(
-                actor=request.user,
-                user=request.user,  # type: ignore[arg-type]
+                actor=_me(request),
+                user=_me(request),
                 language=form.cleaned_data["language"],
                 time_zone=form.cleaned_data["time_zone"],
             )
@@ -151,21 +158,21 @@ def password(request: HttpRequest) -> HttpResponse:
     if form.is_valid():
         try:
             services.change_password(
-                user=request.user,  # type: ignore[arg-type]
+                user=_me(request),
                 current_password=form.cleaned_data["current_password"],
                 new_password=form.cleaned_data["new_password"],
             )
         except ValidationError as exc:
             _apply_errors(form, exc)
         else:
-            update_session_auth_hash(request, request.user)  # type: ignore[arg-type]
+            update_session_auth_hash(request, _me(request))
             messages.success(request, _("Your password is changed."))
             return redirect("account")
     return _page(request, status=400, password_form=form)
 
 
 def _require_staff(request: HttpRequest) -> User:
-    user: User = request.user  # type: ignore[assignment]
+    user = _me(request)
     if not user.is_msp_staff:
         raise PermissionDenied(_("Two-factor sign-in is for staff accounts."))
     return user
@@ -228,8 +235,8 @@ def token_create(request: HttpRequest) -> HttpResponse:
     if form.is_valid():
         try:
             token, raw = services.create_api_token(
-                actor=request.user,
-                user=request.user,  # type: ignore[arg-type]
+                actor=_me(request),
+                user=_me(request),
                 name=form.cleaned_data["name"],
             )
         except ValidationError as exc:
@@ -246,9 +253,9 @@ def token_create(request: HttpRequest) -> HttpResponse:
 @require_POST
 def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
     """Revoke one of one's own tokens; requests with it fail from now on."""
-    token = ApiToken.objects.filter(pk=token_id, user=request.user).first()
+    token = ApiToken.objects.filter(pk=token_id, user=_me(request)).first()
     if token is None:
         raise Http404("No such token")
-    services.revoke_api_token(actor=request.user, token=token)  # type: ignore[arg-type]
+    services.revoke_api_token(actor=_me(request), token=token)
     messages.success(request, _("The token “%(name)s” is revoked.") % {"name": token.name})
     return redirect("account")

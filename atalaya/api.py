@@ -26,6 +26,7 @@ try:
 except ImportError:  # pragma: no cover - older django-ninja
     Status = None  # type: ignore[assignment,misc]
 
+from atalaya.core.schemas import ErrorOut
 from atalaya.core.services import user_for_token
 
 logger = logging.getLogger("atalaya.api")
@@ -54,6 +55,19 @@ class FieldNotFound(Http404):
         super().__init__(message)
         self.field = field
         self.message = message
+
+
+def responses(schema: Any, status: int = 200) -> dict[int, Any]:
+    """A route's success schema plus the error shapes it may answer with, for OpenAPI."""
+    return {
+        status: schema,
+        400: ErrorOut,
+        401: ErrorOut,
+        403: ErrorOut,
+        404: ErrorOut,
+        413: ErrorOut,
+        422: ErrorOut,
+    }
 
 
 def created(value: Any) -> Any:

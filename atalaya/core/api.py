@@ -16,7 +16,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Query, Router
 
-from atalaya.api import FieldNotFound, created
+from atalaya.api import FieldNotFound, created, responses
 from atalaya.core import services
 from atalaya.core.access import get_client_or_404, get_contact_or_404, get_site_or_404
 from atalaya.core.models import Client, Contact, ContactMembership, Site, User
@@ -100,7 +100,7 @@ def _page(rows: list[Any], limit: int, offset: int) -> tuple[list[Any], int | No
     return rows, None
 
 
-@router.get("/me", response=MeOut, tags=["account"], summary="The token's user")
+@router.get("/me", response=responses(MeOut), tags=["account"], summary="The token's user")
 def me(request: HttpRequest) -> dict[str, Any]:
     """Who this token acts as: role, language, time zone and, for portal users, their clients."""
     user = _user(request)
@@ -117,7 +117,7 @@ def me(request: HttpRequest) -> dict[str, Any]:
     }
 
 
-@router.get("/clients", response=ClientPage, summary="List clients")
+@router.get("/clients", response=responses(ClientPage), summary="List clients")
 def list_clients(
     request: HttpRequest,
     q: str = Query("", max_length=200, description="Part of the client's name."),
@@ -132,13 +132,15 @@ def list_clients(
     return {"items": [client_out(c) for c in rows], "next_offset": next_offset}
 
 
-@router.get("/clients/{public_id}", response=ClientOut, summary="Get a client")
+@router.get("/clients/{public_id}", response=responses(ClientOut), summary="Get a client")
 def get_client(request: HttpRequest, public_id: str) -> dict[str, Any]:
     """One client by its public id; 404 when it does not exist or is not yours."""
     return client_out(get_client_or_404(_user(request), public_id))
 
 
-@router.get("/clients/{public_id}/sites", response=list[SiteOut], summary="List a client's sites")
+@router.get(
+    "/clients/{public_id}/sites", response=responses(list[SiteOut]), summary="List a client's sites"
+)
 def list_sites(request: HttpRequest, public_id: str) -> list[dict[str, Any]]:
     """The sites (offices, branches) of one client."""
     client = get_client_or_404(_user(request), public_id)
@@ -147,14 +149,14 @@ def list_sites(request: HttpRequest, public_id: str) -> list[dict[str, Any]]:
     ]
 
 
-@router.get("/sites/{public_id}", response=SiteOut, summary="Get a site")
+@router.get("/sites/{public_id}", response=responses(SiteOut), summary="Get a site")
 def get_site(request: HttpRequest, public_id: str) -> dict[str, Any]:
     """One site by its public id."""
     site = get_site_or_404(_user(request), public_id)
     return site_out(site, site.client.public_id)
 
 
-@router.get("/contacts", response=ContactPage, summary="List contacts")
+@router.get("/contacts", response=responses(ContactPage), summary="List contacts")
 def list_contacts(
     request: HttpRequest,
     client: uuid.UUID | None = Query(None, description="Only contacts of this client."),  # noqa: B008
@@ -178,7 +180,7 @@ def list_contacts(
     return {"items": [contact_out(c) for c in rows], "next_offset": next_offset}
 
 
-@router.get("/contacts/{public_id}", response=ContactOut, summary="Get a contact")
+@router.get("/contacts/{public_id}", response=responses(ContactOut), summary="Get a contact")
 def get_contact(request: HttpRequest, public_id: str) -> dict[str, Any]:
     """One contact by its public id."""
     user = _user(request)
@@ -186,7 +188,7 @@ def get_contact(request: HttpRequest, public_id: str) -> dict[str, Any]:
     return contact_out(_contacts_for(user).get(public_id=public_id))
 
 
-@router.post("/contacts", response={201: ContactOut}, summary="Create a contact")
+@router.post("/contacts", response=responses(ContactOut, 201), summary="Create a contact")
 def create_contact(request: HttpRequest, payload: ContactIn) -> Any:
     """Add a person at one or more clients (technicians and admins)."""
     user = _user(request)

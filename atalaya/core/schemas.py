@@ -35,6 +35,20 @@ class InputSchema(Schema):
         return value
 
 
+class FieldError(Schema):
+    field: str = Field(
+        description="The field at fault, dotted for nested ones; `body` for the whole body."
+    )
+    message: str
+
+
+class ErrorOut(Schema):
+    """Every error the API answers with, whatever its status."""
+
+    detail: str
+    errors: list[FieldError]
+
+
 class MeOut(Schema):
     username: str
     name: str

@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from ninja import Query, Router
 
-from atalaya.api import FieldNotFound, created
+from atalaya.api import FieldNotFound, created, responses
 from atalaya.core.models import Client, Contact, Role, Site, User
 from atalaya.tickets import search, services
 from atalaya.tickets.access import get_ticket_or_404, timeline_of, visible_tickets
@@ -274,7 +274,7 @@ def _after_cursor(qs: QuerySet[Ticket], sort: str, cursor: str) -> QuerySet[Tick
     return qs.filter(Q(**{f"{field}__{op}": value}) | Q(**{field: value, f"id__{op}": pk}))
 
 
-@router.post("", response={201: TicketOut}, summary="Create a ticket")
+@router.post("", response=responses(TicketOut, 201), summary="Create a ticket")
 def create_ticket(request: HttpRequest, payload: TicketIn) -> Any:
     """Open a ticket for a client; portal users open them for their own clients, as themselves."""
     user = _user(request)
@@ -303,7 +303,7 @@ def create_ticket(request: HttpRequest, payload: TicketIn) -> Any:
 
 
 # ninja declares parameters through default values (B008 is about mutable defaults).
-@router.get("", response=TicketPage, summary="List and search tickets")
+@router.get("", response=responses(TicketPage), summary="List and search tickets")
 def list_tickets(
     request: HttpRequest,
     status: str | None = Query(
@@ -379,13 +379,13 @@ def list_tickets(
     return {"items": [ticket_out(t, now) for t in rows[:limit]], "next_cursor": next_cursor}
 
 
-@router.get("/{number}", response=TicketOut, summary="Get a ticket")
+@router.get("/{number}", response=responses(TicketOut), summary="Get a ticket")
 def get_ticket(request: HttpRequest, number: str) -> dict[str, Any]:
     """One ticket by its number; 404 when it does not exist or belongs to another client."""
     return ticket_out(_ticket(_user(request), number), timezone.now())
 
 
-@router.patch("/{number}", response=TicketOut, summary="Change a ticket")
+@router.patch("/{number}", response=responses(TicketOut), summary="Change a ticket")
 def update_ticket(request: HttpRequest, number: str, payload: TicketPatch) -> dict[str, Any]:
     """Change status, assignee, priority, queue, category, subject, site or contact.
 
@@ -426,7 +426,7 @@ def update_ticket(request: HttpRequest, number: str, payload: TicketPatch) -> di
     return ticket_out(ticket, timezone.now())
 
 
-@router.get("/{number}/events", response=EventPage, summary="List a ticket's timeline")
+@router.get("/{number}/events", response=responses(EventPage), summary="List a ticket's timeline")
 def list_events(
     request: HttpRequest,
     number: str,
@@ -446,7 +446,9 @@ def list_events(
     }
 
 
-@router.post("/{number}/events", response={201: EventOut}, summary="Reply or add an internal note")
+@router.post(
+    "/{number}/events", response=responses(EventOut, 201), summary="Reply or add an internal note"
+)
 def add_event(request: HttpRequest, number: str, payload: EventIn) -> Any:
     """A public reply (staff writers, the client's portal users) or an internal note (staff)."""
     user = _user(request)
@@ -458,7 +460,9 @@ def add_event(request: HttpRequest, number: str, payload: EventIn) -> Any:
     return created(event_out(event, attachments=[]))
 
 
-@router.get("/{number}/time", response=TimeEntryPage, summary="List a ticket's time entries")
+@router.get(
+    "/{number}/time", response=responses(TimeEntryPage), summary="List a ticket's time entries"
+)
 def list_time(
     request: HttpRequest,
     number: str,
@@ -478,7 +482,9 @@ def list_time(
     }
 
 
-@router.post("/{number}/time", response={201: TimeEntryOut}, summary="Log time on a ticket")
+@router.post(
+    "/{number}/time", response=responses(TimeEntryOut, 201), summary="Log time on a ticket"
+)
 def add_time(request: HttpRequest, number: str, payload: TimeEntryIn) -> Any:
     """Record minutes worked, billable or not, by work type (technicians and admins)."""
     user = _user(request)

@@ -162,6 +162,10 @@ def test_openapi_document_loads_and_documents_every_route(world: World) -> None:
         for method, op in item.items():
             assert op.get("summary") and op.get("description"), (path, method)
             assert op.get("security"), (path, method)
+            assert {"401", "404", "422"} <= set(op["responses"]), (path, method)
+    create = doc["paths"]["/api/v1/tickets"]["post"]["responses"]
+    assert create["201"]["content"]["application/json"]["schema"]["$ref"].endswith("/TicketOut")
+    assert create["422"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorOut")
     schemas = doc["components"]["schemas"]
     assert set(schemas["TicketIn"]["properties"]["priority"]["enum"]) == {
         "low",

@@ -469,3 +469,51 @@ def test_inactive_users_token_is_rejected(world: World, apis: Apis) -> None:
     world.tech.is_active = False
     world.tech.save(update_fields=["is_active"])
     assert apis.tech.get("/tickets").status_code == 401
+
+
+# --- the permission matrix --------------------------------------------------------------------
+
+ROLES = ("admin", "tech", "readonly", "billing", "portal_a", "portal_b")
+MATRIX = {
+    # route: expected status per role, in ROLES order
+    "create ticket": (201, 201, 403, 403, 201, 404),
+    "change ticket": (200, 200, 403, 403, 403, 404),
+    "reply": (201, 201, 403, 403, 201, 404),
+    "note": (201, 201, 403, 403, 403, 404),
+    "log time": (201, 201, 403, 403, 403, 404),
+    "list time": (200, 200, 200, 200, 403, 404),
+    "list events": (200, 200, 200, 200, 200, 404),
+    "get ticket": (200, 200, 200, 200, 200, 404),
+    "get client": (200, 200, 200, 200, 200, 404),
+    "client sites": (200, 200, 200, 200, 200, 404),
+    "get contact": (200, 200, 200, 200, 200, 404),
+    "create contact": (201, 201, 403, 403, 403, 403),
+}
+
+
+def call(api: Api, route: str, world: World) -> int:
+    n, a = world.ticket_a.number, world.client_a.public_id
+    requests = {
+        "create ticket": lambda: api.post("/tickets", new_ticket_body(world)),
+        "change ticket": lambda: api.patch(f"/tickets/{n}", {"priority": "high"}),
+        "reply": lambda: api.post(f"/tickets/{n}/events", {"type": "reply", "body": "hi"}),
+        "note": lambda: api.post(f"/tickets/{n}/events", {"type": "note", "body": "hi"}),
+        "log time": lambda: api.post(f"/tickets/{n}/time", {"minutes": 5}),
+        "list time": lambda: api.get(f"/tickets/{n}/time"),
+        "list events": lambda: api.get(f"/tickets/{n}/events"),
+        "get ticket": lambda: api.get(f"/tickets/{n}"),
+        "get client": lambda: api.get(f"/clients/{a}"),
+        "client sites": lambda: api.get(f"/clients/{a}/sites"),
+        "get contact": lambda: api.get(f"/contacts/{world.contact_a.public_id}"),
+        "create contact": lambda: api.post("/contacts", {"name": "Eva", "clients": [str(a)]}),
+    }
+    response = requests[route]()
+    assert response["Content-Type"].startswith("application/json")
+    return response.status_code
+
+
+@pytest.mark.parametrize("route", list(MATRIX))
+def test_permission_matrix(world: World, apis: Apis, route: str) -> None:
+    got = tuple(call(getattr(apis, role), route, world) for role in ROLES)
+    assert dict(zip(ROLES, got, strict=True)) == dict(zip(ROLES, MATRIX[route], strict=True))
+    assert call(apis.anonymous, route, world) == 401

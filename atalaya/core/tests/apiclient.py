@@ -9,23 +9,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
 from django.test import Client as HttpClient
 
 from atalaya.core.models import User
 from atalaya.core.services import create_api_token
 
 BASE = "/api/v1"
-
-
-@pytest.fixture(autouse=True)
-def fast_passwords(settings: Any) -> None:
-    """Import into a test module to hash the world's passwords cheaply there.
-
-    Argon2 is deliberately slow; API tests sign in with tokens, not passwords, so they
-    need not pay for it six times per test. test_login.py keeps the real hasher.
-    """
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def token_for(user: User, name: str = "test") -> str:

@@ -11,7 +11,6 @@ import pytest
 
 from atalaya.conftest import PASSWORD, World
 from atalaya.core.models import AuditEvent, User
-from atalaya.core.tests.apiclient import fast_passwords  # noqa: F401
 from atalaya.core.views.account import PENDING_TOTP_SECRET
 
 POST_URLS = [

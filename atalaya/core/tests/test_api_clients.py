@@ -13,7 +13,7 @@ import pytest
 from atalaya.conftest import World
 from atalaya.core import services
 from atalaya.core.models import Contact
-from atalaya.core.tests.apiclient import Api, fast_passwords, fields_of  # noqa: F401
+from atalaya.core.tests.apiclient import Api, fields_of
 
 
 def test_me(world: World) -> None:

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from atalaya.conftest import World
 from atalaya.core.models import ApiToken, AuditEvent, hash_token
-from atalaya.core.tests.apiclient import Api, fast_passwords  # noqa: F401
+from atalaya.core.tests.apiclient import Api
 
 
 def run(*args: str) -> tuple[str, str]:

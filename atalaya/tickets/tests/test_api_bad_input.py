@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from atalaya.conftest import World
 from atalaya.core.models import Contact
-from atalaya.core.tests.apiclient import Api, fast_passwords, fields_of  # noqa: F401
+from atalaya.core.tests.apiclient import Api, fields_of
 from atalaya.tickets.models import Ticket, TicketEvent, TimeEntry
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pytest
 
 from atalaya.conftest import World
-from atalaya.core.tests.apiclient import Api, fast_passwords, fields_of  # noqa: F401
+from atalaya.core.tests.apiclient import Api, fields_of
 from atalaya.tickets import services
 from atalaya.tickets.models import (
     Category,

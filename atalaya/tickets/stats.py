@@ -15,16 +15,27 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from typing import Any
+from typing import Any, cast
 
 from django.db import NotSupportedError
-from django.db.models import Case, Count, DateField, F, Func, Q, QuerySet, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    DateField,
+    ExpressionWrapper,
+    F,
+    Func,
+    QuerySet,
+    Value,
+    When,
+)
 from django.db.models import IntegerField as IntegerOutput
 from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from atalaya.core.models import TICKET_WRITER_ROLES, User
+from atalaya.core.models import TICKET_WRITER_ROLES, Client, User
+from atalaya.tickets import sla
 from atalaya.tickets.models import OPEN_STATUSES, Category, Ticket
 
 # How urgent each SLA state is, most urgent first: the order of the "who" board.
@@ -41,11 +52,30 @@ RECENT_DAYS = 7
 
 @dataclass
 class BoardTicket:
-    """An open ticket as the board shows it: the ticket, its age and its SLA state."""
+    """An open ticket as the board shows it, with its age and SLA state.
 
-    ticket: Ticket
-    age: timedelta
-    sla: str
+    A plain row rather than a model instance: the board may hold tens of thousands of
+    open tickets and building models (and their related clients) would dominate its
+    cost. It carries the SLA fields, so sla.state_of reads it like a ticket.
+    """
+
+    id: int
+    number: int
+    subject: str
+    status: str
+    priority: str
+    created_at: datetime
+    first_response_due_at: datetime | None
+    resolution_due_at: datetime | None
+    first_responded_at: datetime | None
+    resolved_at: datetime | None
+    sla_paused_at: datetime | None
+    assignee_id: int | None
+    client_name: str = ""
+    client_public_id: Any = None
+    category: str = ""
+    age: timedelta = timedelta(0)
+    sla: str = "none"
 
 
 @dataclass
@@ -78,14 +108,27 @@ class Board:
         return sum(self.counts.values())
 
 
-def who_is_on_what(tickets: QuerySet[Ticket], *, now: datetime | None = None) -> Board:
-    """Open tickets per technician with age and SLA state, in two queries.
+_BOARD_FIELDS = (
+    "id", "number", "subject", "status", "priority", "created_at", "first_response_due_at",
+    "resolution_due_at", "first_responded_at", "resolved_at", "sla_paused_at", "assignee_id",
+)
+# Past this many distinct clients one query for all of them beats a long IN list.
+_CLIENTS_BY_ID_LIMIT = 500
 
-    One query reads the active staff who can take tickets (so a technician with nothing
-    open still shows, with zero), one reads every open ticket with what the board prints.
-    Tickets of someone who can no longer take tickets (deactivated, role changed) still
-    appear under their name, so nothing open is hidden. Within a group the most urgent
-    SLA state comes first, then the oldest ticket.
+
+def who_is_on_what(tickets: QuerySet[Ticket], *, now: datetime | None = None,
+                   language: str = "en") -> Board:
+    """Open tickets per technician with age and SLA state, in four queries whatever the
+    number of people and tickets.
+
+    The active staff who can take tickets (so a technician with nothing open still
+    shows, with zero); every open ticket as plain values, without joins; the names of
+    their clients; the categories. Joins were measured slower on a million tickets (they
+    let SQLite start from the clients and probe every ticket), as were subqueries per
+    row on PostgreSQL. Tickets of someone who can no longer take tickets (deactivated,
+    role changed) still appear under their name, so nothing open is hidden; only then
+    does a fifth query read those people. Within a group the most urgent SLA state
+    comes first, then the oldest ticket.
     """
     now = now or timezone.now()
     people = list(
@@ -95,27 +138,40 @@ def who_is_on_what(tickets: QuerySet[Ticket], *, now: datetime | None = None) ->
     groups: dict[int | None, BoardGroup] = {None: BoardGroup(user=None)}
     for person in people:
         groups[person.pk] = BoardGroup(user=person)
-    rows = (
-        tickets.filter(status__in=OPEN_STATUSES)
-        .select_related("client", "category", "assignee")
-        .only(
-            "number", "subject", "status", "priority", "created_at", "first_response_due_at",
-            "resolution_due_at", "first_responded_at", "resolved_at", "sla_paused_at",
-            "assignee", "client", "category", "client__name", "client__public_id",
-            "category__name", "category__name_es",
-            "assignee__username", "assignee__first_name", "assignee__last_name",
-        )
-        .order_by("created_at", "id")
+    rows = list(
+        tickets.filter(status__in=OPEN_STATUSES).order_by()
+        .values_list(*_BOARD_FIELDS, "client_id", "category_id")
     )
+    client_ids = {values[-2] for values in rows}
+    clients_qs = Client.objects.all()
+    if len(client_ids) <= _CLIENTS_BY_ID_LIMIT:
+        clients_qs = clients_qs.filter(pk__in=client_ids)
+    clients = {pk: (name, public_id) for pk, name, public_id
+               in clients_qs.order_by().values_list("pk", "name", "public_id")} if rows else {}
+    categories = {c.pk: c.localized_name(language) for c in Category.objects.all()} if rows else {}
     totals = dict.fromkeys(SLA_STATES, 0)
-    for ticket in rows:
-        state = ticket.sla_state(now)
-        group = groups.get(ticket.assignee_id)
+    strays: list[BoardTicket] = []
+    for *fields, client_id, category_id in rows:
+        client_name, client_public_id = clients.get(client_id, ("", None))
+        row = BoardTicket(*fields, client_name=client_name, client_public_id=client_public_id,
+                          category=categories.get(category_id, ""))
+        row.age = now - row.created_at
+        row.sla = sla.state_of(cast(Ticket, row), now)
+        totals[row.sla] += 1
+        group = groups.get(row.assignee_id)
         if group is None:
-            group = groups[ticket.assignee_id] = BoardGroup(user=ticket.assignee)
-        group.tickets.append(BoardTicket(ticket=ticket, age=now - ticket.created_at, sla=state))
-        group.counts[state] += 1
-        totals[state] += 1
+            strays.append(row)
+            continue
+        group.tickets.append(row)
+        group.counts[row.sla] += 1
+    if strays:
+        others = User.objects.in_bulk({row.assignee_id for row in strays})
+        for row in strays:
+            group = groups.get(row.assignee_id)
+            if group is None:
+                group = groups[row.assignee_id] = BoardGroup(user=others.get(row.assignee_id))
+            group.tickets.append(row)
+            group.counts[row.sla] += 1
     for group in groups.values():
         group.tickets.sort(key=lambda row: (SLA_RANK[row.sla], -row.age.total_seconds()))
     unassigned = groups.pop(None)
@@ -281,6 +337,16 @@ def growth_rates(new_per_day: Sequence[int], recent_days: int = RECENT_DAYS) -> 
     return recent_rate, earlier_rate
 
 
+def _category_key() -> ExpressionWrapper:
+    """``category_id + 0`` to group by: the same value, but not a bare indexed column.
+
+    Grouping by the bare column let SQLite walk the whole category index (every ticket)
+    to get its groups in order, instead of reading only the rows the filters select
+    through their own index; on a million tickets that was ten times slower.
+    """
+    return ExpressionWrapper(F("category_id") + 0, output_field=IntegerOutput())
+
+
 def flood_report(tickets: QuerySet[Ticket], *, days: int, tz: tzinfo, today: date | None = None,
                  language: str = "en") -> FloodReport:
     """New and open tickets per category per local day over the last ``days`` days.
@@ -289,10 +355,16 @@ def flood_report(tickets: QuerySet[Ticket], *, days: int, tz: tzinfo, today: dat
     today in ``tz``). "New on day d" counts tickets created on d. "Open on day d" counts
     tickets created on or before d and not resolved (nor closed) by the end of d, judged
     by their current ``resolved_at`` (a ticket that was reopened counts as open since its
-    creation). Four queries whatever the window and the data: the categories; new
-    tickets grouped by (local day, category); resolutions grouped the same way; and the
-    tickets still open when the window starts, per category. Open per day is then
-    that starting count plus the running sum of new minus resolved.
+    creation). Open per day is the number open when the window starts plus the running
+    sum of new minus resolved.
+
+    Five queries whatever the window and the data: new tickets grouped by (local day,
+    category) through the (created_at, category) index; resolutions grouped the same
+    way; tickets created before the window and still open; those created before it and
+    resolved since; and the categories. There is no index on ``resolved_at``, so the
+    queries that filter on it add conditions the service layer guarantees, to let the
+    database use an index: a ticket is resolved exactly when its status is resolved or
+    closed, and resolving it sets ``updated_at``, so ``updated_at >= resolved_at``.
     Categories are sorted by growth (see growth_rates), then by recent volume, then name.
     """
     today = today or timezone.localdate(timezone.now(), tz)
@@ -305,18 +377,26 @@ def flood_report(tickets: QuerySet[Ticket], *, days: int, tz: tzinfo, today: dat
 
     new_rows = (
         base.filter(created_at__gte=start, created_at__lt=end)
-        .annotate(day=local_day("created_at", segments))
-        .values("day", "category_id").annotate(n=Count("*")).values_list("day", "category_id", "n")
+        .annotate(day=local_day("created_at", segments), cat=_category_key())
+        .values("day", "cat").annotate(n=Count("*")).values_list("day", "cat", "n")
     )
     done_rows = (
         base.filter(resolved_at__gte=start, resolved_at__lt=end, created_at__lt=end)
-        .annotate(day=local_day("resolved_at", segments))
-        .values("day", "category_id").annotate(n=Count("*")).values_list("day", "category_id", "n")
+        .filter(updated_at__gte=start)  # implied; reads the updated_at index
+        .annotate(day=local_day("resolved_at", segments), cat=_category_key())
+        .values("day", "cat").annotate(n=Count("*")).values_list("day", "cat", "n")
     )
-    start_rows = (
-        base.filter(created_at__lt=start)
-        .filter(Q(resolved_at__isnull=True) | Q(resolved_at__gte=start))
-        .values("category_id").annotate(n=Count("*")).values_list("category_id", "n")
+    still_open_rows = (
+        base.filter(created_at__lt=start, resolved_at__isnull=True)
+        .filter(status__in=OPEN_STATUSES)  # implied; reads the status index
+        .annotate(cat=_category_key())
+        .values("cat").annotate(n=Count("*")).values_list("cat", "n")
+    )
+    resolved_since_rows = (
+        base.filter(created_at__lt=start, resolved_at__gte=start)
+        .filter(updated_at__gte=start)  # implied; reads the updated_at index
+        .annotate(cat=_category_key())
+        .values("cat").annotate(n=Count("*")).values_list("cat", "n")
     )
     new: dict[int | None, list[int]] = defaultdict(lambda: [0] * days)
     done: dict[int | None, list[int]] = defaultdict(lambda: [0] * days)
@@ -325,7 +405,10 @@ def flood_report(tickets: QuerySet[Ticket], *, days: int, tz: tzinfo, today: dat
             position = index.get(_as_date(day))
             if position is not None:
                 target[category_id][position] += n
-    opening = dict(start_rows)
+    opening: dict[int | None, int] = defaultdict(int)
+    for rows_by_category in (still_open_rows, resolved_since_rows):
+        for category_id, n in rows_by_category:
+            opening[category_id] += n
 
     wanted = set(new) | set(done) | {k for k, v in opening.items() if v}
     named = {c.pk: c for c in Category.objects.filter(pk__in=[k for k in wanted if k is not None])}

@@ -264,8 +264,8 @@ def test_flood_report_uses_a_fixed_number_of_queries(
     for i in range(5):
         t = make(world, at(2024, 3, 20 + i, 12), vpn if i % 2 else mail)
         resolve(world, t, at(2024, 4, 1 + i, 12))
-    # The window spans a daylight-saving change; still four queries.
-    with django_assert_num_queries(4):  # type: ignore[operator]
+    # The window spans a daylight-saving change; still five queries.
+    with django_assert_num_queries(5):  # type: ignore[operator]
         report = stats.flood_report(
             Ticket.objects.all(), days=90, tz=MADRID, today=date(2024, 5, 15)
         )
@@ -331,34 +331,53 @@ def test_who_is_on_what_groups_open_tickets_by_assignee(
     leaver.is_active = False
     leaver.save(update_fields=["is_active"])
 
-    with django_assert_num_queries(2):  # type: ignore[operator]
+    # People, open tickets, their clients, categories; one more for the leaver.
+    with django_assert_num_queries(5):  # type: ignore[operator]
         board = stats.who_is_on_what(Ticket.objects.filter(created_at__lte=now), now=now)
     labels = [g.label for g in board.groups]
     assert labels == ["Unassigned", "Admin", "Leaver", "Tech", "Zoe"]
     by_label = {g.label: g for g in board.groups}
     assert by_label["Zoe"].total == 0 and other.pk == by_label["Zoe"].user.pk
     tech = by_label["Tech"]
-    assert [row.ticket.pk for row in tech.tickets] == [breached.pk, fresh.pk]
+    assert [row.id for row in tech.tickets] == [breached.pk, fresh.pk]
     assert tech.tickets[0].sla == "breached" and tech.tickets[1].sla == "ok"
     assert tech.tickets[0].age == timedelta(days=2)
     assert tech.counts["breached"] == 1 and tech.counts["ok"] == 1
-    assert [r.ticket.pk for r in by_label["Admin"].tickets] == [waiting.pk]
+    assert [r.id for r in by_label["Admin"].tickets] == [waiting.pk]
     assert by_label["Admin"].counts["paused"] == 1
-    assert [r.ticket.pk for r in by_label["Leaver"].tickets] == [left.pk]
+    assert [r.id for r in by_label["Leaver"].tickets] == [left.pk]
     assert by_label["Unassigned"].total == 0
     assert board.total == 4
     assert board.counts == {"breached": 1, "due_soon": 0, "ok": 2, "paused": 1, "none": 0}
+    row = tech.tickets[0]
+    assert (row.number, row.subject, row.client_name) == (breached.number, "old", "Alfa Asesores")
+    assert row.client_public_id == world.client_a.public_id and row.priority == Priority.URGENT
+    with django_assert_num_queries(4):  # type: ignore[operator]
+        stats.who_is_on_what(Ticket.objects.exclude(assignee=leaver), now=now)
+
+
+def test_who_is_on_what_names_categories_in_the_viewers_language(world: World) -> None:
+    ticket_services.create_ticket(
+        actor=world.tech,
+        client=world.client_a,
+        subject="vpn",
+        assignee=world.tech,
+        category=Category.objects.get(slug="remote-access"),
+    )
+    board = stats.who_is_on_what(Ticket.objects.all(), language="es")
+    (row,) = next(g for g in board.groups if g.user == world.tech).tickets
+    assert row.category == "Acceso remoto / VPN"
 
 
 def test_who_is_on_what_unassigned_group(world: World) -> None:
     board = stats.who_is_on_what(Ticket.objects.all())
     unassigned = board.groups[0]
     assert unassigned.user is None
-    assert {r.ticket.pk for r in unassigned.tickets} == {world.ticket_a.pk, world.ticket_b.pk}
+    assert {r.id for r in unassigned.tickets} == {world.ticket_a.pk, world.ticket_b.pk}
     # Portal users and read-only staff never get a group of their own.
     assert {g.user.username for g in board.groups[1:]} == {"admin", "tech"}
 
 
 def test_who_is_on_what_respects_the_queryset_scope(world: World) -> None:
     board = stats.who_is_on_what(Ticket.objects.visible_to(world.portal_a))
-    assert {r.ticket.pk for g in board.groups for r in g.tickets} == {world.ticket_a.pk}
+    assert {r.id for g in board.groups for r in g.tickets} == {world.ticket_a.pk}

@@ -39,10 +39,10 @@ def _sla_labels() -> dict[str, str]:
 def who_is_on_what(request: HttpRequest) -> HttpResponse:
     """Open tickets per technician and admin, unassigned first, with age and SLA state.
 
-    Two queries whatever the number of people (see stats.who_is_on_what); each person's
+    Four queries whatever the number of people (see stats.who_is_on_what); each person's
     list is capped on the page and links to the full filtered ticket list.
     """
-    board = stats.who_is_on_what(visible_tickets(request.user))
+    board = stats.who_is_on_what(visible_tickets(request.user), language=get_language() or "en")
     labels = _sla_labels()
     chart = charts.bar_chart(
         [group.label for group in board.groups],
@@ -104,7 +104,7 @@ def flooded(request: HttpRequest) -> HttpResponse:
     """New and open tickets per category per day over 30 or 90 days, fastest-growing first.
 
     ``?days=`` picks the window (30 by default; anything else falls back to it). Days
-    are the viewer's local days. Four grouped queries whatever the number of tickets.
+    are the viewer's local days. Five grouped queries whatever the number of tickets.
     """
     try:
         days = int(request.GET.get("days", stats.WINDOWS[0]))

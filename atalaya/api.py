@@ -1,6 +1,7 @@
 """The /api/v1 root: one NinjaAPI, bearer-token auth, JSON errors that name the field.
 
-Each app contributes a router from its own ``api.py``. Every error leaves as
+Each app contributes a router from its own ``api.py`` (which takes its helpers from
+``atalaya.apiutil``, so importing a router never imports this module half-way). Every error leaves as
 ``{"detail": "...", "errors": [{"field": "...", "message": "..."}]}``: schema errors,
 service ValidationErrors, unknown or foreign ids (404), bodies that are not JSON
 (400) or too large (413), and the rare unexpected failure (a JSON 500, still
@@ -21,12 +22,7 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import HttpBearer
 
-try:
-    from ninja import Status
-except ImportError:  # pragma: no cover - older django-ninja
-    Status = None  # type: ignore[assignment,misc]
-
-from atalaya.core.schemas import ErrorOut
+from atalaya.apiutil import FieldNotFound
 from atalaya.core.services import user_for_token
 
 logger = logging.getLogger("atalaya.api")
@@ -43,38 +39,6 @@ class BearerToken(HttpBearer):
         if user is not None:
             request.user = user
         return user
-
-
-class FieldNotFound(Http404):
-    """A 404 for an id given in a field of the request (``site``, ``contact``…).
-
-    The object may not exist or belong to another client: the answer is the same.
-    """
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
-
-
-def responses(schema: Any, status: int = 200) -> dict[int, Any]:
-    """A route's success schema plus the error shapes it may answer with, for OpenAPI."""
-    return {
-        status: schema,
-        400: ErrorOut,
-        401: ErrorOut,
-        403: ErrorOut,
-        404: ErrorOut,
-        413: ErrorOut,
-        422: ErrorOut,
-    }
-
-
-def created(value: Any) -> Any:
-    """A 201 response for a route declared with ``response={201: …}``."""
-    if Status is None:  # django-ninja before 1.6 takes a (status, value) tuple
-        return 201, value
-    return Status(201, value)
 
 
 api = NinjaAPI(

@@ -16,7 +16,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Query, Router
 
-from atalaya.api import FieldNotFound, created, responses
+from atalaya.apiutil import FieldNotFound, created, responses
 from atalaya.core import services
 from atalaya.core.access import get_client_or_404, get_contact_or_404, get_site_or_404
 from atalaya.core.models import Client, Contact, ContactMembership, Site, User

@@ -18,13 +18,13 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from ninja import Query, Router
 
-from atalaya.api import FieldNotFound, created, responses
+from atalaya.apiutil import FieldNotFound, created, responses
 from atalaya.core.models import Client, Contact, Role, Site, User
 from atalaya.tickets import search, services
 from atalaya.tickets.access import get_ticket_or_404, timeline_of, visible_tickets
@@ -270,8 +270,11 @@ def _decode_cursor(sort: str, cursor: str) -> tuple[Any, int]:
 def _after_cursor(qs: QuerySet[Ticket], sort: str, cursor: str) -> QuerySet[Ticket]:
     field, desc = SORTS[sort]
     value, pk = _decode_cursor(sort, cursor)
-    op = "lt" if desc else "gt"
-    return qs.filter(Q(**{f"{field}__{op}": value}) | Q(**{field: value, f"id__{op}": pk}))
+    # "Up to the value, minus the rows at it already shown" rather than an OR of two
+    # ranges: a single range the (field) index can walk on both databases.
+    if desc:
+        return qs.filter(**{f"{field}__lte": value}).exclude(**{field: value, "id__gte": pk})
+    return qs.filter(**{f"{field}__gte": value}).exclude(**{field: value, "id__lte": pk})
 
 
 @router.post("", response=responses(TicketOut, 201), summary="Create a ticket")
@@ -373,10 +376,14 @@ def list_tickets(
     if cursor:
         qs = _after_cursor(qs, sort, cursor)
     start = offset or 0
-    rows = list(qs.select_related(*LIST_RELATED)[start : start + limit + 1])
-    next_cursor = _encode_cursor(sort, rows[limit - 1]) if len(rows) > limit else None
+    # The page's ids first (an index walk, or a sort of narrow index entries), then
+    # their rows with the joins: never joins for rows that are not on the page.
+    ids = list(qs.values_list("id", flat=True)[start : start + limit + 1])
+    found = Ticket.objects.select_related(*LIST_RELATED).in_bulk(ids[:limit])
+    rows = [found[pk] for pk in ids[:limit] if pk in found]
+    next_cursor = _encode_cursor(sort, rows[-1]) if len(ids) > limit and rows else None
     now = timezone.now()
-    return {"items": [ticket_out(t, now) for t in rows[:limit]], "next_cursor": next_cursor}
+    return {"items": [ticket_out(t, now) for t in rows], "next_cursor": next_cursor}
 
 
 @router.get("/{number}", response=responses(TicketOut), summary="Get a ticket")

@@ -167,7 +167,9 @@ def line_chart(
     ticks = nice_ticks(maximum)
     tick_width = max(len(value_format(t)) for t in ticks) * CHAR_WIDTH
     left = 14 + tick_width + (FONT_SIZE + 6 if y_label else 0)
-    right, top, plot_bottom = 16.0, 14.0, float(height) - 34
+    longest = max((len(label) for label in x_labels), default=0) * CHAR_WIDTH + 10
+    # Room for half of the last x label, which is centred on the right edge of the plot.
+    right, top, plot_bottom = max(16.0, longest / 2), 14.0, float(height) - 34
     plot_width, plot_height = width - left - right, plot_bottom - top
     legend, legend_height = _legend(series, colours, left=left, top=height + 4, width=plot_width)
     total_height = int(math.ceil(height + legend_height + (8 if series else 0)))
@@ -198,11 +200,12 @@ def line_chart(
             f'transform="rotate(-90 {FONT_SIZE} {_num(middle)})">{escape(y_label)}</text>'
         )
     if n:
-        longest = max(len(label) for label in x_labels) * CHAR_WIDTH + 10
         step = max(1, math.ceil(n / max(1, int(plot_width // longest))))
         parts.append(f'<g class="x-axis" fill="{MUTED_COLOUR}" text-anchor="middle">')
         # Label from the last point backwards so the most recent day is always named.
         for i in range(n - 1, -1, -step):
+            if i != n - 1 and x_at(i) - len(x_labels[i]) * CHAR_WIDTH / 2 < 0:
+                break  # would run off the left edge
             parts.append(
                 f'<text x="{_num(x_at(i))}" y="{_num(plot_bottom + 18)}">'
                 f"{escape(x_labels[i])}</text>"

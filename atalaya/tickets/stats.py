@@ -153,8 +153,10 @@ def who_is_on_what(tickets: QuerySet[Ticket], *, now: datetime | None = None,
     strays: list[BoardTicket] = []
     for *fields, client_id, category_id in rows:
         client_name, client_public_id = clients.get(client_id, ("", None))
-        row = BoardTicket(*fields, client_name=client_name, client_public_id=client_public_id,
-                          category=categories.get(category_id, ""))
+        row = BoardTicket(
+            **dict(zip(_BOARD_FIELDS, fields, strict=True)), client_name=client_name,
+            client_public_id=client_public_id, category=categories.get(category_id, ""),
+        )
         row.age = now - row.created_at
         row.sla = sla.state_of(cast(Ticket, row), now)
         totals[row.sla] += 1
@@ -228,19 +230,23 @@ class LocalDay(Func):
     arity = 2
     output_field = DateField()
 
-    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list[Any]]:
+    def as_sql(self, compiler: Any, connection: Any, function: str | None = None,
+               template: str | None = None, arg_joiner: str | None = None,
+               **extra_context: Any) -> tuple[str, tuple[Any, ...]]:
         raise NotSupportedError("LocalDay supports SQLite and PostgreSQL")
 
-    def _compiled(self, compiler: Any) -> tuple[str, str, list[Any]]:
+    def _compiled(self, compiler: Any) -> tuple[str, str, tuple[Any, ...]]:
         column_sql, column_params = compiler.compile(self.source_expressions[0])
         offset_sql, offset_params = compiler.compile(self.source_expressions[1])
-        return column_sql, offset_sql, [*column_params, *offset_params]
+        return column_sql, offset_sql, (*column_params, *offset_params)
 
-    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list[Any]]:
+    def as_sqlite(self, compiler: Any, connection: Any,
+                  **extra_context: Any) -> tuple[str, tuple[Any, ...]]:
         column_sql, offset_sql, params = self._compiled(compiler)
         return f"date({column_sql}, ({offset_sql}) || ' seconds')", params
 
-    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list[Any]]:
+    def as_postgresql(self, compiler: Any, connection: Any,
+                      **extra_context: Any) -> tuple[str, tuple[Any, ...]]:
         column_sql, offset_sql, params = self._compiled(compiler)
         shifted = f"(({column_sql}) AT TIME ZONE 'UTC') + ({offset_sql}) * INTERVAL '1 second'"
         return f"({shifted})::date", params
@@ -402,7 +408,8 @@ def flood_report(tickets: QuerySet[Ticket], *, days: int, tz: tzinfo, today: dat
     done: dict[int | None, list[int]] = defaultdict(lambda: [0] * days)
     for rows, target in ((new_rows, new), (done_rows, done)):
         for day, category_id, n in rows:
-            position = index.get(_as_date(day))
+            local = _as_date(day)
+            position = index.get(local) if local is not None else None
             if position is not None:
                 target[category_id][position] += n
     opening: dict[int | None, int] = defaultdict(int)

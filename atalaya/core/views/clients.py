@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -27,7 +27,7 @@ from django.views.decorators.http import require_http_methods
 
 from atalaya.core import forms, services
 from atalaya.core.access import get_client_or_404, get_contact_or_404
-from atalaya.core.models import AuditEvent, Client, Contact, ContactMembership
+from atalaya.core.models import AuditEvent, Client, Contact, ContactMembership, User
 from atalaya.tickets.access import visible_tickets
 from atalaya.tickets.models import DONE_STATUSES, OPEN_STATUSES
 
@@ -35,6 +35,11 @@ View = Callable[..., HttpResponse]
 CLIENTS_PER_PAGE = 50
 OPEN_TICKETS_SHOWN = 50
 HISTORY_SHOWN = 30
+
+
+def _user(request: HttpRequest) -> User:
+    # staff_page has already turned away anyone not signed in.
+    return cast(User, request.user)
 
 
 def staff_page(*methods: str, admin: bool = False) -> Callable[[View], View]:
@@ -46,9 +51,9 @@ def staff_page(*methods: str, admin: bool = False) -> Callable[[View], View]:
         @login_required
         @wraps(view)
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if not request.user.is_msp_staff:
+            if not _user(request).is_msp_staff:
                 raise Http404("Not found")
-            if admin and not request.user.is_admin:
+            if admin and not _user(request).is_admin:
                 raise PermissionDenied(_("Only administrators may do this."))
             return view(request, *args, **kwargs)
 
@@ -66,7 +71,7 @@ def client_list(request: HttpRequest) -> HttpResponse:
     """
     query = (request.GET.get("q") or "").strip()[:100]
     clients = (
-        Client.objects.visible_to(request.user)
+        Client.objects.visible_to(_user(request))
         .annotate(
             open_tickets=FilteredRelation("tickets", condition=Q(tickets__status__in=OPEN_STATUSES))
         )
@@ -137,7 +142,7 @@ def client_detail(request: HttpRequest, public_id: Any) -> HttpResponse:
 
     A fixed number of queries whatever the number of contacts or tickets.
     """
-    client = get_client_or_404(request.user, public_id)
+    client = get_client_or_404(_user(request), public_id)
     today = timezone.localdate()
     memberships = (
         ContactMembership.objects.filter(client=client)
@@ -152,7 +157,7 @@ def client_detail(request: HttpRequest, public_id: Any) -> HttpResponse:
         .order_by("contact__name", "contact__id")
     )
     open_tickets = list(
-        visible_tickets(request.user)
+        visible_tickets(_user(request))
         .filter(client=client, status__in=OPEN_STATUSES)
         .select_related("assignee", "category", "contact", "site")
         .order_by("-updated_at")[: OPEN_TICKETS_SHOWN + 1]
@@ -169,7 +174,7 @@ def client_detail(request: HttpRequest, public_id: Any) -> HttpResponse:
             "memberships": list(memberships),
             "open_tickets": open_tickets[:OPEN_TICKETS_SHOWN],
             "more_open": len(open_tickets) > OPEN_TICKETS_SHOWN,
-            "history": _history(request.user, client),
+            "history": _history(_user(request), client),
             "now": timezone.now(),
         },
     )
@@ -210,7 +215,7 @@ def client_create(request: HttpRequest) -> HttpResponse:
     form = forms.ClientForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            client = services.create_client(actor=request.user, **form.cleaned_data)
+            client = services.create_client(actor=_user(request), **form.cleaned_data)
         except ValidationError as exc:
             forms.add_service_errors(form, exc)
         else:
@@ -227,13 +232,13 @@ def client_create(request: HttpRequest) -> HttpResponse:
 @staff_page("GET", "HEAD", "POST", admin=True)
 def client_edit(request: HttpRequest, public_id: Any) -> HttpResponse:
     """Change a client's details and business hours."""
-    client = get_client_or_404(request.user, public_id)
+    client = get_client_or_404(_user(request), public_id)
     form = forms.ClientForm(
         request.POST or None, initial=forms.ClientForm.initial_for(client), editing=True
     )
     if request.method == "POST" and form.is_valid():
         try:
-            services.update_client(actor=request.user, client=client, **form.cleaned_data)
+            services.update_client(actor=_user(request), client=client, **form.cleaned_data)
         except ValidationError as exc:
             forms.add_service_errors(form, exc)
         else:
@@ -250,11 +255,11 @@ def client_edit(request: HttpRequest, public_id: Any) -> HttpResponse:
 @staff_page("GET", "HEAD", "POST", admin=True)
 def site_add(request: HttpRequest, public_id: Any) -> HttpResponse:
     """Add a site (office, branch) to the client."""
-    client = get_client_or_404(request.user, public_id)
+    client = get_client_or_404(_user(request), public_id)
     form = forms.SiteForm(request.POST or None, initial={"time_zone": client.time_zone})
     if request.method == "POST" and form.is_valid():
         try:
-            services.add_site(actor=request.user, client=client, **form.cleaned_data)
+            services.add_site(actor=_user(request), client=client, **form.cleaned_data)
         except ValidationError as exc:
             forms.add_service_errors(form, exc)
         else:
@@ -272,11 +277,11 @@ def site_add(request: HttpRequest, public_id: Any) -> HttpResponse:
 @staff_page("GET", "HEAD", "POST", admin=True)
 def holiday_add(request: HttpRequest, public_id: Any) -> HttpResponse:
     """Mark a day the client is closed (its SLA clocks stop on it)."""
-    client = get_client_or_404(request.user, public_id)
+    client = get_client_or_404(_user(request), public_id)
     form = forms.HolidayForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         day, name = form.cleaned_data["date"], form.cleaned_data["name"]
-        if services.add_holidays(actor=request.user, client=client, days=[(day, name)]):
+        if services.add_holidays(actor=_user(request), client=client, days=[(day, name)]):
             return _done(request, client, _("Holiday added."))
         form.add_error("date", _("This day is already a holiday."))
     return _form_page(
@@ -292,12 +297,12 @@ def holiday_add(request: HttpRequest, public_id: Any) -> HttpResponse:
 @staff_page("GET", "HEAD", "POST", admin=True)
 def mail_domain_add(request: HttpRequest, public_id: Any) -> HttpResponse:
     """Map a mail domain to the client."""
-    client = get_client_or_404(request.user, public_id)
+    client = get_client_or_404(_user(request), public_id)
     form = forms.MailDomainForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
             services.add_mail_domain(
-                actor=request.user, client=client, domain=form.cleaned_data["domain"]
+                actor=_user(request), client=client, domain=form.cleaned_data["domain"]
             )
         except ValidationError as exc:
             forms.add_service_errors(form, exc)
@@ -319,8 +324,8 @@ def contact_add(request: HttpRequest, public_id: Any) -> HttpResponse:
 
     Both forms are on one page; the submit button's ``action`` (new / attach) says which.
     """
-    client = get_client_or_404(request.user, public_id)
-    contacts = Contact.objects.visible_to(request.user)
+    client = get_client_or_404(_user(request), public_id)
+    contacts = Contact.objects.visible_to(_user(request))
     action = request.POST.get("action") if request.method == "POST" else None
     new_form = forms.ContactForm(
         request.POST if action == "new" else None, client=client, prefix="new"
@@ -334,7 +339,7 @@ def contact_add(request: HttpRequest, public_id: Any) -> HttpResponse:
     if action == "new" and new_form.is_valid():
         data = dict(new_form.cleaned_data)
         try:
-            services.create_contact(actor=request.user, clients=[client], **data)
+            services.create_contact(actor=_user(request), clients=[client], **data)
         except ValidationError as exc:
             forms.add_service_errors(new_form, exc)
         else:
@@ -343,7 +348,7 @@ def contact_add(request: HttpRequest, public_id: Any) -> HttpResponse:
         data = attach_form.cleaned_data
         try:
             services.add_contact_to_client(
-                actor=request.user,
+                actor=_user(request),
                 client=client,
                 contact=data["contact"],
                 site=data["site"],
@@ -373,8 +378,8 @@ def contact_add(request: HttpRequest, public_id: Any) -> HttpResponse:
 @staff_page("GET", "HEAD", "POST", admin=True)
 def portal_login_add(request: HttpRequest, public_id: Any, contact_id: Any) -> HttpResponse:
     """Give one of the client's contacts a portal login (it sees all the contact's clients)."""
-    client = get_client_or_404(request.user, public_id)
-    contact = get_contact_or_404(request.user, contact_id)
+    client = get_client_or_404(_user(request), public_id)
+    contact = get_contact_or_404(_user(request), contact_id)
     if not contact.memberships.filter(client=client).exists():
         raise Http404("No such contact at this client")
     form = forms.PortalLoginForm(request.POST or None, initial={"username": contact.email})
@@ -386,7 +391,7 @@ def portal_login_add(request: HttpRequest, public_id: Any, contact_id: Any) -> H
     elif request.method == "POST" and form.is_valid():
         try:
             services.create_portal_user(
-                actor=request.user,
+                actor=_user(request),
                 contact=contact,
                 client=client,
                 username=form.cleaned_data["username"],

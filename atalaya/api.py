@@ -1,7 +1,8 @@
 """The /api/v1 root: one NinjaAPI, bearer-token auth, JSON errors that name the field.
 
 Each app contributes a router from its own ``api.py`` (which takes its helpers from
-``atalaya.apiutil``, so importing a router never imports this module half-way). Every error leaves as
+``atalaya.apiutil``, so importing a router never imports this module half-way).
+Every error leaves as
 ``{"detail": "...", "errors": [{"field": "...", "message": "..."}]}``: schema errors,
 service ValidationErrors, unknown or foreign ids (404), bodies that are not JSON
 (400) or too large (413), and the rare unexpected failure (a JSON 500, still

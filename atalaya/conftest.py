@@ -60,7 +60,11 @@ def make_client_with_portal(name: str, domain: str) -> tuple[Client, Site, Conta
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings: Any) -> None:
     """Argon2 costs ~0.2 s a hash by design; tests that check Argon2 itself opt back in."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.MD5PasswordHasher",
+        # Still able to check Argon2 hashes written with the real settings (demo data).
+        "django.contrib.auth.hashers.Argon2PasswordHasher",
+    ]
 
 
 @pytest.fixture(autouse=True)

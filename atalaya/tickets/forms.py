@@ -44,6 +44,7 @@ from atalaya.tickets.models import (
     Status,
     Ticket,
     WorkType,
+    display_name,
 )
 
 PAGE_SIZE = 50
@@ -78,6 +79,12 @@ class _UserChoiceField(forms.ModelChoiceField):
 class _CategoryChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj: Any) -> str:
         return str(obj.localized_name(get_language() or "en"))
+
+
+class _NamedChoiceField(forms.ModelChoiceField):
+    # Queues and work types: the ones a fresh install creates read in the viewer's language.
+    def label_from_instance(self, obj: Any) -> str:
+        return display_name(obj.name)
 
 
 class _SiteChoiceField(forms.ModelChoiceField):
@@ -449,7 +456,7 @@ class TicketCreateForm(forms.Form):
         to_field_name="public_id",
         required=False,
     )
-    queue = forms.ModelChoiceField(label=_("Queue"), queryset=Queue.objects.all(), required=False)
+    queue = _NamedChoiceField(label=_("Queue"), queryset=Queue.objects.all(), required=False)
     category = _CategoryChoiceField(
         label=_("Category"), queryset=Category.objects.all(), required=False
     )
@@ -543,7 +550,7 @@ class TimeEntryForm(forms.Form):
 
     minutes = forms.IntegerField(label=_("Minutes"), min_value=1, max_value=24 * 60)
     is_billable = forms.BooleanField(label=_("Billable"), required=False, initial=True)
-    work_type = forms.ModelChoiceField(
+    work_type = _NamedChoiceField(
         label=_("Work type"), queryset=WorkType.objects.all(), required=False
     )
     note = forms.CharField(label=_("Note"), max_length=500, required=False)
@@ -576,7 +583,7 @@ class PriorityForm(forms.Form):
 class ClassifyForm(forms.Form):
     """Queue and category: where the ticket waits and what area of the business it is about."""
 
-    queue = forms.ModelChoiceField(label=_("Queue"), queryset=Queue.objects.all(), required=False)
+    queue = _NamedChoiceField(label=_("Queue"), queryset=Queue.objects.all(), required=False)
     category = _CategoryChoiceField(
         label=_("Category"), queryset=Category.objects.all(), required=False
     )

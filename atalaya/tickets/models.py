@@ -50,6 +50,23 @@ DONE_STATUSES = (Status.RESOLVED, Status.CLOSED)
 # The SLA clock stops while the ball is in the client's court.
 PAUSED_STATUSES = (Status.WAITING_CLIENT,)
 
+# The queues and work types a fresh install creates (migration 0003) are shown in the
+# viewer's language; a name an admin typed is shown as typed. Only for display: stored
+# names and audit labels stay as they are, whoever's language was active.
+SEEDED_NAMES: dict[str, Any] = {
+    "Help desk": _("Help desk"),
+    "Projects": _("Projects"),
+    "Monitoring": _("Monitoring"),
+    "Remote support": _("Remote support"),
+    "On-site": _("On-site"),
+    "Project work": _("Project work"),
+}
+
+
+def display_name(name: str | None) -> str:
+    """A queue's or work type's stored name as the viewer should read it."""
+    return "" if name is None else str(SEEDED_NAMES.get(name, name))
+
 
 class Queue(models.Model):
     """Where a ticket waits to be picked up (help desk, projects, monitoring…)."""

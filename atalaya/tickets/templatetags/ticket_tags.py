@@ -14,7 +14,14 @@ from django.utils.safestring import SafeString
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 
-from atalaya.tickets.models import Category, Priority, Status, Ticket, TicketEvent
+from atalaya.tickets.models import (
+    Category,
+    Priority,
+    Status,
+    Ticket,
+    TicketEvent,
+    display_name,
+)
 
 register = template.Library()
 
@@ -76,6 +83,12 @@ def category_name(category: Category | None) -> str:
     return category.localized_name(get_language() or "en")
 
 
+@register.filter
+def seeded_name(name: str | None) -> str:
+    """A queue's or work type's name, in the viewer's language if the install created it."""
+    return display_name(name)
+
+
 _FIELD_LABELS = {
     "status": gettext_lazy("Status"),
     "priority": gettext_lazy("Priority"),
@@ -98,6 +111,8 @@ def event_changes(event: TicketEvent) -> list[tuple[str, str, str]]:
             before, after = status_label(before), status_label(after)
         elif field == "priority":
             before, after = priority_label(before), priority_label(after)
+        elif field == "queue":
+            before, after = display_name(before), display_name(after)
         label = str(_FIELD_LABELS.get(field, field))
         rows.append(
             (

@@ -31,7 +31,15 @@ from django_htmx.http import HttpResponseClientRedirect
 from atalaya.core.models import Client, User
 from atalaya.tickets import forms, services
 from atalaya.tickets.access import get_ticket_or_404, timeline_of, visible_tickets
-from atalaya.tickets.models import Attachment, Category, Queue, SavedView, Ticket, TicketLink
+from atalaya.tickets.models import (
+    Attachment,
+    Category,
+    Queue,
+    SavedView,
+    Ticket,
+    TicketLink,
+    display_name,
+)
 
 View = Callable[..., HttpResponseBase]
 SAFE_METHODS = ("GET", "HEAD")
@@ -92,7 +100,9 @@ def _filter_choices(user: Any) -> dict[str, list[tuple[str, str]]]:
             for pk, name in Client.objects.visible_to(user).values_list("public_id", "name")
         ],
         "assignees": [(str(u.pk), u.display_name()) for u in forms.assignable_users()],
-        "queues": list(Queue.objects.values_list("slug", "name")),
+        "queues": [
+            (slug, display_name(name)) for slug, name in Queue.objects.values_list("slug", "name")
+        ],
         "categories": [(c.slug, c.localized_name(language)) for c in Category.objects.all()],
     }
 

@@ -6,6 +6,7 @@ with a site, a contact and a portal user each; one ticket per client.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -55,6 +56,41 @@ def make_client_with_portal(name: str, domain: str) -> tuple[Client, Site, Conta
         actor=None, contact=contact, username=f"portal@{domain}", password=PASSWORD
     )
     return client, site, contact, portal
+
+
+def _is_transactional(item: pytest.Item) -> bool:
+    marker = item.get_closest_marker("django_db")
+    fixtures = getattr(item, "fixturenames", ())
+    return bool(marker and marker.kwargs.get("transaction")) or any(
+        name in fixtures for name in ("transactional_db", "live_server")
+    )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Put back the rows migrations seed (queues, categories, SLA targets, the ticket counter).
+
+    A transactional test ends by flushing every table. Django runs such tests last, but
+    under xdist's per-file distribution other files may follow in the same worker and
+    would find the install empty. This runs after every fixture's teardown, the flush
+    included.
+    """
+    result = yield
+    if _is_transactional(item):
+        from django.apps import apps
+
+        defaults = importlib.import_module("atalaya.tickets.migrations.0003_defaults")
+        with item.session.config.stash[_blocker_key].unblock():
+            defaults.forward(apps, None)
+    return result
+
+
+_blocker_key = pytest.StashKey[Any]()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _remember_db_blocker(request: pytest.FixtureRequest, django_db_blocker: Any) -> None:
+    request.config.stash[_blocker_key] = django_db_blocker
 
 
 @pytest.fixture(autouse=True)

@@ -76,7 +76,8 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     included.
     """
     result = yield
-    if _is_transactional(item):
+    # After the session's last test the test database is already gone.
+    if nextitem is not None and _is_transactional(item):
         from django.apps import apps
 
         defaults = importlib.import_module("atalaya.tickets.migrations.0003_defaults")

@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: run test lint install install-test browser
 
@@ -11,10 +12,16 @@ $(BIN)/python:
 	$(BIN)/pip install -q --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e ".[test]"
+	$(BIN)/pip install -q -e .
 	touch $(STAMP)
 
+$(TEST_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e ".[test]"
+	touch $(STAMP) $(TEST_STAMP)
+
 install: $(STAMP)
+
+install-test: $(TEST_STAMP)
 
 # Migrates, loads the demo data into an empty database, then serves until Ctrl-C
 # (ATALAYA_PORT / ATALAYA_HOST choose where).
@@ -30,10 +37,9 @@ browser:
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 		else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi; }
 
-test: install browser
+# Lint and types first (seconds), then the whole suite on two workers.
+test: install-test browser
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q -n 2 --dist loadfile
-
-lint: install
-	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy atalaya
+	$(BIN)/pytest -q -n 2 --dist loadfile

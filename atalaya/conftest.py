@@ -118,7 +118,10 @@ def jobs_run_inline() -> Iterator[None]:
 def world(db: None) -> World:
     staff = {
         role: core_services.create_staff_user(
-            actor=None, username=role, password=PASSWORD, role=role if role != "tech" else "technician",
+            actor=None,
+            username=role,
+            password=PASSWORD,
+            role=role if role != "tech" else "technician",
             first_name=role.title(),
         )
         for role in ("admin", "tech", "readonly", "billing")
@@ -126,16 +129,34 @@ def world(db: None) -> World:
     client_a, site_a, contact_a, portal_a = make_client_with_portal("Alfa Asesores", "alfa.example")
     client_b, site_b, contact_b, portal_b = make_client_with_portal("Beta Bodegas", "beta.example")
     ticket_a = ticket_services.create_ticket(
-        actor=staff["tech"], client=client_a, site=site_a, contact=contact_a,
-        subject="VPN does not connect", body="Since this morning the VPN fails.",
+        actor=staff["tech"],
+        client=client_a,
+        site=site_a,
+        contact=contact_a,
+        subject="VPN does not connect",
+        body="Since this morning the VPN fails.",
     )
     ticket_b = ticket_services.create_ticket(
-        actor=staff["tech"], client=client_b, site=site_b, contact=contact_b,
-        subject="Printer jammed", body="The second floor printer is jammed.",
+        actor=staff["tech"],
+        client=client_b,
+        site=site_b,
+        contact=contact_b,
+        subject="Printer jammed",
+        body="The second floor printer is jammed.",
     )
     return World(
-        admin=staff["admin"], tech=staff["tech"], readonly=staff["readonly"], billing=staff["billing"],
-        client_a=client_a, client_b=client_b, site_a=site_a, site_b=site_b,
-        contact_a=contact_a, contact_b=contact_b, portal_a=portal_a, portal_b=portal_b,
-        ticket_a=ticket_a, ticket_b=ticket_b,
+        admin=staff["admin"],
+        tech=staff["tech"],
+        readonly=staff["readonly"],
+        billing=staff["billing"],
+        client_a=client_a,
+        client_b=client_b,
+        site_a=site_a,
+        site_b=site_b,
+        contact_a=contact_a,
+        contact_b=contact_b,
+        portal_a=portal_a,
+        portal_b=portal_b,
+        ticket_a=ticket_a,
+        ticket_b=ticket_b,
     )

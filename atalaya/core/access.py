@@ -24,7 +24,12 @@ def get_client_or_404(user: User, public_id: object) -> Client:
 
 
 def get_site_or_404(user: User, public_id: object) -> Site:
-    site = Site.objects.visible_to(user).select_related("client").filter(public_id=_uuid(public_id)).first()
+    site = (
+        Site.objects.visible_to(user)
+        .select_related("client")
+        .filter(public_id=_uuid(public_id))
+        .first()
+    )
     if site is None:
         raise Http404("No such site")
     return site

@@ -22,8 +22,16 @@ from dataclasses import dataclass
 
 # Okabe–Ito and Tableau-like hues that stay apart for colour-blind readers and in greyscale print.
 PALETTE: tuple[str, ...] = (
-    "#0b5fad", "#e66100", "#1a9850", "#b42318", "#7a4fbf",
-    "#8c564b", "#d6328a", "#5b6575", "#b5a300", "#00a3b4",
+    "#0b5fad",
+    "#e66100",
+    "#1a9850",
+    "#b42318",
+    "#7a4fbf",
+    "#8c564b",
+    "#d6328a",
+    "#5b6575",
+    "#b5a300",
+    "#00a3b4",
 )
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'DejaVu Sans', sans-serif"
 TEXT_COLOUR = "#1d2430"
@@ -60,8 +68,11 @@ def escape(text: object) -> str:
     """Text made safe for XML content and attribute values (quotes included)."""
     value = _XML_INVALID.sub("", str(text))
     return (
-        value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-        .replace('"', "&quot;").replace("'", "&#x27;")
+        value.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&quot;")
+        .replace("'", "&#x27;")
     )
 
 
@@ -116,8 +127,9 @@ def _open_svg(cid: str, width: int, height: int, title: str, description: str) -
     ]
 
 
-def _legend(series: Sequence[Series], colours: Sequence[str], *, left: float, top: float,
-            width: float) -> tuple[list[str], float]:
+def _legend(
+    series: Sequence[Series], colours: Sequence[str], *, left: float, top: float, width: float
+) -> tuple[list[str], float]:
     """Legend entries laid out in rows; returns the markup and the height it takes."""
     parts: list[str] = ['<g class="legend">']
     x, y, row_height = left, top, FONT_SIZE + 8
@@ -127,7 +139,7 @@ def _legend(series: Sequence[Series], colours: Sequence[str], *, left: float, to
         if x > left and x + entry_width > left + width:
             x, y = left, y + row_height
         parts.append(
-            f'<g><title>{escape(item.name)}</title>'
+            f"<g><title>{escape(item.name)}</title>"
             f'<rect x="{_num(x)}" y="{_num(y + 2)}" width="12" height="12" rx="2" '
             f'fill="{escape(colour)}"/>'
             f'<text x="{_num(x + 17)}" y="{_num(y + 12)}">{escape(label)}</text></g>'

@@ -65,7 +65,9 @@ class User(AbstractUser):
 
     role = models.CharField(max_length=20, choices=Role.choices, default=Role.READONLY)
     language = models.CharField(max_length=5, choices=Language.choices, default=Language.ENGLISH)
-    time_zone = models.CharField(max_length=64, default="Europe/Madrid", validators=[validate_time_zone])
+    time_zone = models.CharField(
+        max_length=64, default="Europe/Madrid", validators=[validate_time_zone]
+    )
     contact = models.OneToOneField(
         "core.Contact", null=True, blank=True, on_delete=models.PROTECT, related_name="portal_user"
     )
@@ -128,7 +130,9 @@ class Client(models.Model):
     name = models.CharField(max_length=200, unique=True)
     legal_name = models.CharField(max_length=200, blank=True, default="")
     language = models.CharField(max_length=5, choices=Language.choices, default=Language.SPANISH)
-    time_zone = models.CharField(max_length=64, default="Europe/Madrid", validators=[validate_time_zone])
+    time_zone = models.CharField(
+        max_length=64, default="Europe/Madrid", validators=[validate_time_zone]
+    )
     phone = models.CharField(max_length=40, blank=True, default="")
     notes = models.TextField(blank=True, default="")
     is_active = models.BooleanField(default=True)
@@ -150,7 +154,9 @@ class Client(models.Model):
         if not self.working_days or any(c not in "1234567" for c in self.working_days):
             raise ValidationError({"working_days": _("Use ISO weekday digits 1 (Monday) to 7.")})
         if self.workday_starts_at >= self.workday_ends_at:
-            raise ValidationError({"workday_ends_at": _("The working day must end after it starts.")})
+            raise ValidationError(
+                {"workday_ends_at": _("The working day must end after it starts.")}
+            )
 
 
 class Holiday(models.Model):
@@ -161,8 +167,13 @@ class Holiday(models.Model):
     name = models.CharField(max_length=120, blank=True, default="")
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["client", "date"], name="holiday_once_per_day")]
+        constraints = [
+            models.UniqueConstraint(fields=["client", "date"], name="holiday_once_per_day")
+        ]
         ordering = ["date"]
+
+    def __str__(self) -> str:
+        return f"{self.date} {self.name}".strip()
 
 
 class MailDomain(models.Model):
@@ -171,12 +182,12 @@ class MailDomain(models.Model):
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="mail_domains")
     domain = models.CharField(max_length=253, unique=True)
 
+    def __str__(self) -> str:
+        return self.domain
+
     def save(self, *args: Any, **kwargs: Any) -> None:
         self.domain = self.domain.strip().lower()
         super().save(*args, **kwargs)
-
-    def __str__(self) -> str:
-        return self.domain
 
 
 class SiteQuerySet(models.QuerySet["Site"]):
@@ -191,14 +202,18 @@ class Site(models.Model):
     client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="sites")
     name = models.CharField(max_length=200)
     address = models.TextField(blank=True, default="")
-    time_zone = models.CharField(max_length=64, default="Europe/Madrid", validators=[validate_time_zone])
+    time_zone = models.CharField(
+        max_length=64, default="Europe/Madrid", validators=[validate_time_zone]
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = SiteQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
-        constraints = [models.UniqueConstraint(fields=["client", "name"], name="site_name_per_client")]
+        constraints = [
+            models.UniqueConstraint(fields=["client", "name"], name="site_name_per_client")
+        ]
 
     def __str__(self) -> str:
         return f"{self.client.name} — {self.name}"
@@ -224,7 +239,9 @@ class Contact(models.Model):
     email = models.EmailField(blank=True, default="", db_index=True)
     phone = models.CharField(max_length=40, blank=True, default="")
     language = models.CharField(max_length=5, choices=Language.choices, default=Language.SPANISH)
-    time_zone = models.CharField(max_length=64, default="Europe/Madrid", validators=[validate_time_zone])
+    time_zone = models.CharField(
+        max_length=64, default="Europe/Madrid", validators=[validate_time_zone]
+    )
     clients = models.ManyToManyField(Client, through="ContactMembership", related_name="contacts")
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -249,6 +266,9 @@ class ContactMembership(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["contact", "client"], name="membership_once_per_client")
         ]
+
+    def __str__(self) -> str:
+        return f"{self.contact_id} @ {self.client_id}"
 
 
 class AppendOnlyQuerySet(models.QuerySet[_M]):
@@ -292,8 +312,12 @@ class AuditEvent(AppendOnlyModel):
     """
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
-    actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    client = models.ForeignKey(Client, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    actor = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    client = models.ForeignKey(
+        Client, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     object_type = models.CharField(max_length=60)
     object_id = models.CharField(max_length=64)
     action = models.CharField(max_length=60)
@@ -305,6 +329,9 @@ class AuditEvent(AppendOnlyModel):
     class Meta:
         ordering = ["-at"]
         indexes = [models.Index(fields=["object_type", "object_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.object_type} {self.object_id} {self.action}"
 
 
 def hash_token(raw: str) -> str:
@@ -337,6 +364,9 @@ class ApiToken(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} (…{self.hint})"
 
     @classmethod
     def generate(cls) -> str:

@@ -33,13 +33,24 @@ from atalaya.core.models import (
 )
 
 
-def record_audit(actor: User | None, obj: Any, action: str, *, client: Client | None = None,
-                 before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> AuditEvent:
+def record_audit(
+    actor: User | None,
+    obj: Any,
+    action: str,
+    *,
+    client: Client | None = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> AuditEvent:
     """Append who changed what on a non-ticket object."""
     return AuditEvent.objects.create(
-        actor=actor if actor is not None and actor.pk else None, client=client,
-        object_type=type(obj).__name__.lower(), object_id=str(getattr(obj, "public_id", obj.pk)),
-        action=action, before=before or {}, after=after or {},
+        actor=actor if actor is not None and actor.pk else None,
+        client=client,
+        object_type=type(obj).__name__.lower(),
+        object_id=str(getattr(obj, "public_id", obj.pk)),
+        action=action,
+        before=before or {},
+        after=after or {},
     )
 
 
@@ -50,7 +61,9 @@ def _require_admin(actor: User | None) -> None:
 
 
 @transaction.atomic
-def create_client(*, actor: User | None, name: str, mail_domains: Sequence[str] = (), **fields: Any) -> Client:
+def create_client(
+    *, actor: User | None, name: str, mail_domains: Sequence[str] = (), **fields: Any
+) -> Client:
     """Add a client company, optionally with the mail domains that identify it."""
     _require_admin(actor)
     client = Client(name=name.strip(), **fields)
@@ -78,20 +91,36 @@ def add_holidays(*, actor: User | None, client: Client, days: Sequence[tuple[dat
     """Mark days the client is closed, so its SLA clocks stop on them; days already set are kept."""
     _require_admin(actor)
     known = set(client.holidays.values_list("date", flat=True))
-    new = [Holiday(client=client, date=day, name=name[:120])
-           for day, name in days if day not in known]
+    new = [
+        Holiday(client=client, date=day, name=name[:120]) for day, name in days if day not in known
+    ]
     Holiday.objects.bulk_create(new)
     if new:
-        record_audit(actor, client, "holidays_added", client=client,
-                     after={"holidays": [h.date.isoformat() for h in new]})
+        record_audit(
+            actor,
+            client,
+            "holidays_added",
+            client=client,
+            after={"holidays": [h.date.isoformat() for h in new]},
+        )
     return len(new)
 
 
 # What an administrator may change on a client after creating it.
-UPDATABLE_CLIENT_FIELDS = frozenset({
-    "name", "legal_name", "language", "time_zone", "phone", "notes", "is_active",
-    "working_days", "workday_starts_at", "workday_ends_at",
-})
+UPDATABLE_CLIENT_FIELDS = frozenset(
+    {
+        "name",
+        "legal_name",
+        "language",
+        "time_zone",
+        "phone",
+        "notes",
+        "is_active",
+        "working_days",
+        "workday_starts_at",
+        "workday_ends_at",
+    }
+)
 
 
 def _audit_value(value: Any) -> Any:
@@ -151,8 +180,14 @@ def add_mail_domain(*, actor: User | None, client: Client, domain: str) -> MailD
 
 
 @transaction.atomic
-def add_contact_to_client(*, actor: User | None, contact: Contact, client: Client,
-                          site: Site | None = None, job_title: str = "") -> ContactMembership:
+def add_contact_to_client(
+    *,
+    actor: User | None,
+    contact: Contact,
+    client: Client,
+    site: Site | None = None,
+    job_title: str = "",
+) -> ContactMembership:
     """Make an existing contact a contact of one more client too (people work for several).
 
     A portal login of the contact then sees this client as well.
@@ -163,18 +198,32 @@ def add_contact_to_client(*, actor: User | None, contact: Contact, client: Clien
         raise ValidationError({"site": [_("This site belongs to another client.")]})
     if ContactMembership.objects.filter(contact=contact, client=client).exists():
         raise ValidationError({"contact": [_("This person is already a contact of this client.")]})
-    membership = ContactMembership(contact=contact, client=client, site=site,
-                                   job_title=job_title.strip())
+    membership = ContactMembership(
+        contact=contact, client=client, site=site, job_title=job_title.strip()
+    )
     membership.full_clean()
     membership.save()
-    record_audit(actor, contact, "added_to_client", client=client,
-                 after={"name": contact.name, "client": client.name})
+    record_audit(
+        actor,
+        contact,
+        "added_to_client",
+        client=client,
+        after={"name": contact.name, "client": client.name},
+    )
     return membership
 
 
 @transaction.atomic
-def create_contact(*, actor: User | None, clients: Sequence[Client], name: str, email: str = "",
-                   site: Site | None = None, job_title: str = "", **fields: Any) -> Contact:
+def create_contact(
+    *,
+    actor: User | None,
+    clients: Sequence[Client],
+    name: str,
+    email: str = "",
+    site: Site | None = None,
+    job_title: str = "",
+    **fields: Any,
+) -> Contact:
     """Add a person at one or more clients; the first site given applies to its own client."""
     if actor is not None and not actor.can_write_tickets:
         raise PermissionDenied(_("Your role may not add contacts."))
@@ -185,7 +234,9 @@ def create_contact(*, actor: User | None, clients: Sequence[Client], name: str, 
     contact.save()
     for client in clients:
         ContactMembership.objects.create(
-            contact=contact, client=client, job_title=job_title.strip()[:120],
+            contact=contact,
+            client=client,
+            job_title=job_title.strip()[:120],
             site=site if site and site.client_id == client.pk else None,
         )
         record_audit(actor, contact, "created", client=client, after={"name": contact.name})
@@ -201,15 +252,32 @@ def _set_valid_password(user: User, password: str) -> None:
 
 
 @transaction.atomic
-def create_staff_user(*, actor: User | None, username: str, password: str, role: str,
-                      email: str = "", first_name: str = "", last_name: str = "",
-                      language: str = "en", time_zone: str = "Europe/Madrid") -> User:
+def create_staff_user(
+    *,
+    actor: User | None,
+    username: str,
+    password: str,
+    role: str,
+    email: str = "",
+    first_name: str = "",
+    last_name: str = "",
+    language: str = "en",
+    time_zone: str = "Europe/Madrid",
+) -> User:
     """Add an MSP staff member with a role."""
     _require_admin(actor)
     if role not in Role.values or role == Role.PORTAL:
         raise ValidationError({"role": [_("Unknown staff role.")]})
-    user = User(username=username, email=email, role=role, first_name=first_name,
-                last_name=last_name, language=language, time_zone=time_zone, is_staff=role == Role.ADMIN)
+    user = User(
+        username=username,
+        email=email,
+        role=role,
+        first_name=first_name,
+        last_name=last_name,
+        language=language,
+        time_zone=time_zone,
+        is_staff=role == Role.ADMIN,
+    )
     _set_valid_password(user, password)
     user.full_clean()
     user.save()
@@ -218,20 +286,34 @@ def create_staff_user(*, actor: User | None, username: str, password: str, role:
 
 
 @transaction.atomic
-def create_portal_user(*, actor: User | None, contact: Contact, username: str, password: str,
-                       client: Client | None = None) -> User:
+def create_portal_user(
+    *,
+    actor: User | None,
+    contact: Contact,
+    username: str,
+    password: str,
+    client: Client | None = None,
+) -> User:
     """Give a contact a portal login; it sees exactly the clients the contact belongs to.
 
     ``client`` only files the audit event in that client's history.
     """
     _require_admin(actor)
-    user = User(username=username, email=contact.email, role=Role.PORTAL, contact=contact,
-                first_name=contact.name, language=contact.language, time_zone=contact.time_zone)
+    user = User(
+        username=username,
+        email=contact.email,
+        role=Role.PORTAL,
+        contact=contact,
+        first_name=contact.name,
+        language=contact.language,
+        time_zone=contact.time_zone,
+    )
     user.set_password(password)
     user.full_clean()
     user.save()
-    record_audit(actor, user, "created", client=client,
-                 after={"username": username, "role": Role.PORTAL})
+    record_audit(
+        actor, user, "created", client=client, after={"username": username, "role": Role.PORTAL}
+    )
     return user
 
 

@@ -76,8 +76,11 @@ class TicketFilterForm(forms.Form):
     q = forms.CharField(required=False, max_length=200, label=_("Search"))
     status = forms.ChoiceField(required=False, choices=STATUS_FILTERS, label=_("Status"))
     client = forms.ModelChoiceField(
-        required=False, queryset=Client.objects.none(), to_field_name="public_id",
-        label=_("Company"), empty_label=_("All companies"),
+        required=False,
+        queryset=Client.objects.none(),
+        to_field_name="public_id",
+        label=_("Company"),
+        empty_label=_("All companies"),
     )
 
     def __init__(self, *args: Any, clients: QuerySet[Client], **kwargs: Any) -> None:
@@ -98,20 +101,28 @@ class NewTicketForm(forms.Form):
     """Open a ticket: for which company (only when the contact has several), where, what."""
 
     client = forms.ModelChoiceField(
-        queryset=Client.objects.none(), to_field_name="public_id", label=_("Company"),
+        queryset=Client.objects.none(),
+        to_field_name="public_id",
+        label=_("Company"),
         empty_label=None,
     )
     site = SiteChoiceField(
-        queryset=Site.objects.none(), to_field_name="public_id", required=False,
-        label=_("Site"), empty_label=_("— not site-specific —"),
+        queryset=Site.objects.none(),
+        to_field_name="public_id",
+        required=False,
+        label=_("Site"),
+        empty_label=_("— not site-specific —"),
     )
     subject = forms.CharField(max_length=250, label=_("Subject"))
     body = forms.CharField(
-        max_length=MAX_BODY_LENGTH, required=False, label=_("Describe the problem"),
+        max_length=MAX_BODY_LENGTH,
+        required=False,
+        label=_("Describe the problem"),
         widget=forms.Textarea(attrs={"rows": 8}),
     )
-    priority = forms.ChoiceField(choices=PORTAL_PRIORITIES, initial=Priority.NORMAL.value,
-                                 label=_("Priority"))
+    priority = forms.ChoiceField(
+        choices=PORTAL_PRIORITIES, initial=Priority.NORMAL.value, label=_("Priority")
+    )
     attachments = MultipleFileField(label=_("Attachments"))
 
     def __init__(self, *args: Any, clients: Sequence[Client], **kwargs: Any) -> None:
@@ -146,7 +157,9 @@ class ReplyForm(forms.Form):
     """A public reply from the client, with optional files."""
 
     body = forms.CharField(
-        max_length=MAX_BODY_LENGTH, required=False, label=_("Your reply"),
+        max_length=MAX_BODY_LENGTH,
+        required=False,
+        label=_("Your reply"),
         widget=forms.Textarea(attrs={"rows": 6}),
     )
     attachments = MultipleFileField(label=_("Attachments"))
@@ -154,7 +167,10 @@ class ReplyForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         super().clean()
         data = self.cleaned_data
-        if not (data.get("body") or "").strip() and not data.get("attachments") \
-                and "body" not in self.errors:
+        if (
+            not (data.get("body") or "").strip()
+            and not data.get("attachments")
+            and "body" not in self.errors
+        ):
             self.add_error("body", _("Write a message or attach a file."))
         return data

@@ -11,6 +11,9 @@ urlpatterns = [
     path("", views.ticket_list, name="ticket_list"),
     path("tickets/new/", views.ticket_new, name="ticket_new"),
     path("tickets/<int:number>/", views.ticket_detail, name="ticket_detail"),
-    path("tickets/<int:number>/attachments/<int:attachment_id>/", views.attachment_download,
-         name="attachment_download"),
+    path(
+        "tickets/<int:number>/attachments/<int:attachment_id>/",
+        views.attachment_download,
+        name="attachment_download",
+    ),
 ]

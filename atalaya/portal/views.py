@@ -99,15 +99,19 @@ def ticket_list(request: HttpRequest) -> HttpResponse:
 
     page = Paginator(tickets, PAGE_SIZE).get_page(request.GET.get("page"))
     client_list = list(clients)
-    return render(request, "portal/ticket_list.html", {
-        "form": form,
-        "page": page,
-        "status": status,
-        "q": q,
-        "clients": client_list,
-        "selected_client": client,
-        "several_clients": len(client_list) > 1,
-    })
+    return render(
+        request,
+        "portal/ticket_list.html",
+        {
+            "form": form,
+            "page": page,
+            "status": status,
+            "q": q,
+            "clients": client_list,
+            "selected_client": client,
+            "several_clients": len(client_list) > 1,
+        },
+    )
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
@@ -125,22 +129,30 @@ def ticket_new(request: HttpRequest) -> HttpResponse:
             data = form.cleaned_data
             try:
                 ticket = services.create_ticket(
-                    actor=user, client=data["client"], site=data.get("site"),
-                    subject=data["subject"], body=data.get("body") or "",
-                    priority=data["priority"], attachments=data.get("attachments") or [],
+                    actor=user,
+                    client=data["client"],
+                    site=data.get("site"),
+                    subject=data["subject"],
+                    body=data.get("body") or "",
+                    priority=data["priority"],
+                    attachments=data.get("attachments") or [],
                 )
             except ValidationError as exc:
                 _attach_service_errors(form, exc)
             else:
-                messages.success(request, _("Ticket #%(number)d was opened. We will be in touch.")
-                                 % {"number": ticket.number})
+                messages.success(
+                    request,
+                    _("Ticket #%(number)d was opened. We will be in touch.")
+                    % {"number": ticket.number},
+                )
                 return redirect("portal:ticket_detail", number=ticket.number)
         status = 400
     else:
         # Start with the site the contact is registered at, when there is one.
         membership = (
             ContactMembership.objects.filter(contact=user.contact, site__isnull=False)
-            .select_related("site").first()
+            .select_related("site")
+            .first()
         )
         initial: dict[str, Any] = {}
         if membership and membership.site:
@@ -163,8 +175,12 @@ def ticket_detail(request: HttpRequest, number: int) -> HttpResponse:
             form.add_error(None, _("This request was merged into another one; reply there."))
         elif form.is_valid():
             try:
-                services.add_reply(ticket, actor=user, body=form.cleaned_data.get("body") or "",
-                                   attachments=form.cleaned_data.get("attachments") or [])
+                services.add_reply(
+                    ticket,
+                    actor=user,
+                    body=form.cleaned_data.get("body") or "",
+                    attachments=form.cleaned_data.get("attachments") or [],
+                )
             except ValidationError as exc:
                 _attach_service_errors(form, exc)
             else:
@@ -174,28 +190,30 @@ def ticket_detail(request: HttpRequest, number: int) -> HttpResponse:
     # timeline_of already keeps a portal user to public events; the kind filter is a
     # second lock so a mis-flagged note or time entry still never reaches a client.
     events = timeline_of(ticket, user).filter(is_public=True, kind__in=PUBLIC_EVENT_KINDS)
-    return render(request, "portal/ticket_detail.html", {
-        "ticket": ticket,
-        "events": events,
-        "form": form,
-    }, status=status)
+    return render(
+        request,
+        "portal/ticket_detail.html",
+        {
+            "ticket": ticket,
+            "events": events,
+            "form": form,
+        },
+        status=status,
+    )
 
 
 @require_http_methods(["GET", "HEAD"])
 @portal_only
-def attachment_download(
-    request: HttpRequest, number: int, attachment_id: int
-) -> HttpResponseBase:
+def attachment_download(request: HttpRequest, number: int, attachment_id: int) -> HttpResponseBase:
     """A file from the ticket's public timeline, always as a download, never rendered inline."""
     user: User = request.user  # type: ignore[assignment]
     ticket = get_ticket_or_404(user, number)
     ticket_ids = [ticket.pk, *ticket.merged_tickets.values_list("pk", flat=True)]
-    attachment = (
-        Attachment.objects.filter(
-            pk=attachment_id, ticket_id__in=ticket_ids,
-            event__in=TicketEvent.objects.visible_to(user).filter(is_public=True),
-        ).first()
-    )
+    attachment = Attachment.objects.filter(
+        pk=attachment_id,
+        ticket_id__in=ticket_ids,
+        event__in=TicketEvent.objects.visible_to(user).filter(is_public=True),
+    ).first()
     if attachment is None:
         raise Http404("No such attachment")
     try:
@@ -204,8 +222,12 @@ def attachment_download(
         raise Http404("The file is missing") from None
     # A fixed binary type plus nosniff and a sandbox: an uploaded .html or .svg can
     # never run as a page of this site, whatever type the uploader claimed.
-    response = FileResponse(handle, as_attachment=True, filename=attachment.filename,
-                            content_type="application/octet-stream")
+    response = FileResponse(
+        handle,
+        as_attachment=True,
+        filename=attachment.filename,
+        content_type="application/octet-stream",
+    )
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     response["Cache-Control"] = "private, no-store"

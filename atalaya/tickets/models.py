@@ -122,12 +122,18 @@ class SlaPolicy(models.Model):
     class Meta:
         verbose_name_plural = "SLA policies"
 
+    def __str__(self) -> str:
+        return f"{self.priority}: {self.first_response_minutes}/{self.resolution_minutes} min"
+
 
 class Counter(models.Model):
     """A named, gap-tolerant sequence (ticket numbers are per install, not row ids)."""
 
     name = models.CharField(max_length=40, primary_key=True)
     value = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.name}={self.value}"
 
 
 class TicketQuerySet(models.QuerySet["Ticket"]):
@@ -155,11 +161,15 @@ class Ticket(models.Model):
 
     number = models.BigIntegerField(unique=True)
     client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="tickets")
-    site = models.ForeignKey(Site, null=True, blank=True, on_delete=models.PROTECT, related_name="tickets")
+    site = models.ForeignKey(
+        Site, null=True, blank=True, on_delete=models.PROTECT, related_name="tickets"
+    )
     contact = models.ForeignKey(
         Contact, null=True, blank=True, on_delete=models.PROTECT, related_name="tickets"
     )
-    queue = models.ForeignKey(Queue, null=True, blank=True, on_delete=models.PROTECT, related_name="tickets")
+    queue = models.ForeignKey(
+        Queue, null=True, blank=True, on_delete=models.PROTECT, related_name="tickets"
+    )
     category = models.ForeignKey(
         Category, null=True, blank=True, on_delete=models.PROTECT, related_name="tickets"
     )
@@ -167,7 +177,11 @@ class Ticket(models.Model):
     priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.NORMAL)
     status = models.CharField(max_length=24, choices=Status.choices, default=Status.NEW)
     assignee = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="assigned_tickets"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="assigned_tickets",
     )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -198,9 +212,17 @@ class Ticket(models.Model):
             # "urgent", 69 ms → 13 ms for "SLA breached").
             models.Index(
                 fields=[
-                    "status", "-updated_at", "priority", "assignee", "category", "created_at",
-                    "first_response_due_at", "first_responded_at", "resolution_due_at",
-                    "resolved_at", "sla_paused_at",
+                    "status",
+                    "-updated_at",
+                    "priority",
+                    "assignee",
+                    "category",
+                    "created_at",
+                    "first_response_due_at",
+                    "first_responded_at",
+                    "resolution_due_at",
+                    "resolved_at",
+                    "sla_paused_at",
                 ],
                 name="ticket_status_cover",
             ),
@@ -210,7 +232,8 @@ class Ticket(models.Model):
             # first, and to test them against a common search word one by one (SQLite
             # cannot use it: Django binds the statuses as parameters).
             models.Index(
-                fields=["-updated_at", "-id"], name="ticket_open_updated",
+                fields=["-updated_at", "-id"],
+                name="ticket_open_updated",
                 condition=models.Q(status__in=OPEN_STATUSES),
             ),
             models.Index(fields=["assignee", "status"], name="ticket_assignee_status"),
@@ -301,7 +324,9 @@ class TimeEntry(models.Model):
     """Minutes worked on a ticket, billable or not, by work type; billing reads these later."""
 
     ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, related_name="time_entries")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="time_entries")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="time_entries"
+    )
     minutes = models.PositiveIntegerField()
     is_billable = models.BooleanField(default=True)
     work_type = models.ForeignKey(WorkType, null=True, blank=True, on_delete=models.PROTECT)
@@ -317,6 +342,9 @@ class TimeEntry(models.Model):
                 name="time_entry_minutes_in_range",
             )
         ]
+
+    def __str__(self) -> str:
+        return f"{self.minutes} min on ticket {self.ticket_id}"
 
 
 def attachment_path(instance: Attachment, filename: str) -> str:
@@ -336,6 +364,9 @@ class Attachment(models.Model):
     sha256 = models.CharField(max_length=64)
     created_at = models.DateTimeField(default=timezone.now)
 
+    def __str__(self) -> str:
+        return self.filename
+
 
 class TicketLink(models.Model):
     """Two related tickets (the same outage at two sites, a follow-up)."""
@@ -343,7 +374,9 @@ class TicketLink(models.Model):
     from_ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, related_name="links_out")
     to_ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, related_name="links_in")
     created_at = models.DateTimeField(default=timezone.now)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+    )
 
     class Meta:
         constraints = [
@@ -353,6 +386,9 @@ class TicketLink(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.from_ticket_id} ↔ {self.to_ticket_id}"
+
 
 class SearchDocument(models.Model):
     """The text a ticket is found by (subject and timeline), kept by the service layer.
@@ -361,18 +397,30 @@ class SearchDocument(models.Model):
     a GIN index on an English and Spanish tsvector; see tickets/search.py.
     """
 
-    ticket = models.OneToOneField(Ticket, on_delete=models.CASCADE, primary_key=True, related_name="search_document")
+    ticket = models.OneToOneField(
+        Ticket, on_delete=models.CASCADE, primary_key=True, related_name="search_document"
+    )
     body = models.TextField(default="")
+
+    def __str__(self) -> str:
+        return f"search text of ticket {self.ticket_id}"
 
 
 class SavedView(models.Model):
     """A user's named ticket-list filter and sort, stored as the list's query string."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_views")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_views"
+    )
     name = models.CharField(max_length=100)
     query = models.CharField(max_length=1000)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["name"]
-        constraints = [models.UniqueConstraint(fields=["user", "name"], name="saved_view_name_per_user")]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "name"], name="saved_view_name_per_user")
+        ]
+
+    def __str__(self) -> str:
+        return self.name

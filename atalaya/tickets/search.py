@@ -68,12 +68,16 @@ def matching_ids_sql(query: str) -> tuple[str, list[str]] | None:
         return None
     if connection.vendor == "postgresql":
         text = " ".join(pg_chunks_of(query))
+        # Only constants are formatted in; the user's text travels as parameters.
         sql = (
-            f"SELECT ticket_id FROM tickets_searchdocument WHERE {PG_DOCUMENT_VECTOR} @@ "
-            "(plainto_tsquery('english'::regconfig, %s) || plainto_tsquery('spanish'::regconfig, %s))"
+            f"SELECT ticket_id FROM tickets_searchdocument WHERE {PG_DOCUMENT_VECTOR} @@ "  # noqa: S608
+            "(plainto_tsquery('english'::regconfig, %s) "
+            "|| plainto_tsquery('spanish'::regconfig, %s))"
         )
         return sql, [text, text]
-    return "SELECT rowid FROM tickets_search_fts WHERE tickets_search_fts MATCH %s", [_fts5_match(terms)]
+    return "SELECT rowid FROM tickets_search_fts WHERE tickets_search_fts MATCH %s", [
+        _fts5_match(terms)
+    ]
 
 
 def _matches(column: str, term: str) -> Q | RawSQL:
@@ -82,7 +86,7 @@ def _matches(column: str, term: str) -> Q | RawSQL:
         # Unqualified on purpose: each subquery below reads one table, so the name is
         # unambiguous and survives Django relabelling the subquery's aliases.
         vector = PG_VECTOR.replace("body", column)
-        return RawSQL(
+        return RawSQL(  # noqa: S611 - constant SQL, the term is a parameter
             f"{vector} @@ (plainto_tsquery('english'::regconfig, %s) "
             "|| plainto_tsquery('spanish'::regconfig, %s))",
             [term, term],
@@ -143,7 +147,7 @@ class _LikelyIn(Func):
         super().__init__(F("pk"))
         self.match_sql, self.match_params = sql, params
 
-    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list[Any]]:
+    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> Any:  # type: ignore[override]
         column, column_params = compiler.compile(self.source_expressions[0])
         return f"likely(+{column} IN ({self.match_sql}))", [*column_params, *self.match_params]
 
@@ -167,7 +171,7 @@ def _narrow_to_matches(queryset: QuerySet[Ticket], sql: str, params: list[Any]) 
         return queryset.filter(id__in=ids)
     if connection.vendor == "sqlite":
         return queryset.filter(_LikelyIn(sql, params))
-    return queryset.filter(id__in=RawSQL(sql, params))
+    return queryset.filter(id__in=RawSQL(sql, params))  # noqa: S611 - built above, parameters bound
 
 
 def index_ticket(ticket: Ticket, text: str) -> None:

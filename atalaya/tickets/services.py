@@ -103,13 +103,17 @@ def _check_belongs(client: Client, *, site: Site | None, contact: Contact | None
 
 def _check_assignee(assignee: User | None) -> None:
     if assignee is not None and not assignee.can_write_tickets:
-        raise ValidationError({"assignee": [_("Tickets can only be assigned to technicians and admins.")]})
+        raise ValidationError(
+            {"assignee": [_("Tickets can only be assigned to technicians and admins.")]}
+        )
 
 
 def _check_choice(field: str, value: str, choices: type[Priority] | type[Status]) -> None:
     if value not in choices.values:
         allowed = ", ".join(choices.values)
-        raise ValidationError({field: [_("Unknown value %(v)r; use one of: %(a)s") % {"v": value, "a": allowed}]})
+        raise ValidationError(
+            {field: [_("Unknown value %(v)r; use one of: %(a)s") % {"v": value, "a": allowed}]}
+        )
 
 
 def _apply_sla(ticket: Ticket) -> None:
@@ -128,13 +132,26 @@ def _apply_sla(ticket: Ticket) -> None:
     )
 
 
-def _event(ticket: Ticket, kind: str, actor: User | None, *, now: datetime, body: str = "",
-           is_public: bool = False, data: dict[str, Any] | None = None,
-           actor_contact: Contact | None = None) -> TicketEvent:
+def _event(
+    ticket: Ticket,
+    kind: str,
+    actor: User | None,
+    *,
+    now: datetime,
+    body: str = "",
+    is_public: bool = False,
+    data: dict[str, Any] | None = None,
+    actor_contact: Contact | None = None,
+) -> TicketEvent:
     return TicketEvent.objects.create(
-        ticket=ticket, kind=kind, actor=actor if actor and actor.is_msp_staff else None,
+        ticket=ticket,
+        kind=kind,
+        actor=actor if actor and actor.is_msp_staff else None,
         actor_contact=actor_contact or (actor.contact if actor and actor.is_portal else None),
-        body=body, is_public=is_public, data=data or {}, created_at=now,
+        body=body,
+        is_public=is_public,
+        data=data or {},
+        created_at=now,
     )
 
 
@@ -170,21 +187,41 @@ def create_ticket(
     body = _clean_text("body", body, required=False, limit=MAX_BODY_LENGTH)
     if actor.is_portal:
         contact, assignee, queue = actor.contact, None, None
-        priority = priority if priority in (Priority.LOW, Priority.NORMAL, Priority.HIGH) else Priority.NORMAL
+        priority = (
+            priority
+            if priority in (Priority.LOW, Priority.NORMAL, Priority.HIGH)
+            else Priority.NORMAL
+        )
     _check_choice("priority", priority, Priority)
     _check_belongs(client, site=site, contact=contact)
     _check_assignee(assignee)
     for upload in attachments:
         validate_upload(upload)
     ticket = Ticket(
-        number=_next_number(), client=client, site=site, contact=contact, queue=queue,
-        category=category, subject=subject, priority=priority, assignee=assignee,
-        status=Status.OPEN if assignee else Status.NEW, created_at=now, updated_at=now,
+        number=_next_number(),
+        client=client,
+        site=site,
+        contact=contact,
+        queue=queue,
+        category=category,
+        subject=subject,
+        priority=priority,
+        assignee=assignee,
+        status=Status.OPEN if assignee else Status.NEW,
+        created_at=now,
+        updated_at=now,
     )
     _apply_sla(ticket)
     ticket.save()
-    event = _event(ticket, EventKind.CREATED, actor, now=now, body=body, is_public=True,
-                   data={"subject": subject})
+    event = _event(
+        ticket,
+        EventKind.CREATED,
+        actor,
+        now=now,
+        body=body,
+        is_public=True,
+        data={"subject": subject},
+    )
     for upload in attachments:
         _store_attachment(ticket, event, upload, now)
     # A new ticket has no search document yet: one INSERT, not update_or_create's
@@ -194,8 +231,14 @@ def create_ticket(
 
 
 @transaction.atomic
-def add_reply(ticket: Ticket, *, actor: User, body: str, attachments: Sequence[UploadedFile] = (),
-              now: datetime | None = None) -> TicketEvent:
+def add_reply(
+    ticket: Ticket,
+    *,
+    actor: User,
+    body: str,
+    attachments: Sequence[UploadedFile] = (),
+    now: datetime | None = None,
+) -> TicketEvent:
     """A public message on the ticket, from a technician or from the client's portal user.
 
     The first staff reply stops the first-response clock; a client's reply to a ticket
@@ -206,9 +249,13 @@ def add_reply(ticket: Ticket, *, actor: User, body: str, attachments: Sequence[U
     if actor.is_portal and ticket.merged_into_id:
         # A client's reply would reopen it, but a merged ticket stays closed.
         survivor = Ticket.objects.values_list("number", flat=True).get(pk=ticket.merged_into_id)
-        raise ValidationError({"ticket": [
-            _("This ticket was merged into #%(n)d; please reply there.") % {"n": survivor}
-        ]})
+        raise ValidationError(
+            {
+                "ticket": [
+                    _("This ticket was merged into #%(n)d; please reply there.") % {"n": survivor}
+                ]
+            }
+        )
     body = _clean_text("body", body, required=not attachments, limit=MAX_BODY_LENGTH)
     for upload in attachments:
         validate_upload(upload)
@@ -221,8 +268,15 @@ def add_reply(ticket: Ticket, *, actor: User, body: str, attachments: Sequence[U
         fields.append("first_responded_at")
     if actor.is_portal and ticket.status in (Status.WAITING_CLIENT, *DONE_STATUSES):
         _set_status(ticket, Status.OPEN, actor, now)
-        fields += ["status", "resolved_at", "closed_at", "sla_paused_at", "sla_paused_minutes",
-                   "first_response_due_at", "resolution_due_at"]
+        fields += [
+            "status",
+            "resolved_at",
+            "closed_at",
+            "sla_paused_at",
+            "sla_paused_minutes",
+            "first_response_due_at",
+            "resolution_due_at",
+        ]
     elif actor.is_msp_staff and ticket.status == Status.NEW:
         _set_status(ticket, Status.OPEN, actor, now)
         fields.append("status")
@@ -232,8 +286,14 @@ def add_reply(ticket: Ticket, *, actor: User, body: str, attachments: Sequence[U
 
 
 @transaction.atomic
-def add_note(ticket: Ticket, *, actor: User, body: str, attachments: Sequence[UploadedFile] = (),
-             now: datetime | None = None) -> TicketEvent:
+def add_note(
+    ticket: Ticket,
+    *,
+    actor: User,
+    body: str,
+    attachments: Sequence[UploadedFile] = (),
+    now: datetime | None = None,
+) -> TicketEvent:
     """An internal note: seen by the MSP's staff only, never by the client."""
     now = now or timezone.now()
     _require_writer(actor)
@@ -255,7 +315,9 @@ def _set_status(ticket: Ticket, status: str, actor: User | None, now: datetime) 
         return
     if before in PAUSED_STATUSES and status not in PAUSED_STATUSES and ticket.sla_paused_at:
         calendar = sla.BusinessCalendar.for_client(ticket.client)
-        ticket.sla_paused_minutes += sla.business_minutes_between(ticket.sla_paused_at, now, calendar)
+        ticket.sla_paused_minutes += sla.business_minutes_between(
+            ticket.sla_paused_at, now, calendar
+        )
         ticket.sla_paused_at = None
         _apply_sla(ticket)
     if status in PAUSED_STATUSES and ticket.sla_paused_at is None:
@@ -268,23 +330,42 @@ def _set_status(ticket: Ticket, status: str, actor: User | None, now: datetime) 
     else:
         ticket.resolved_at = ticket.closed_at = None
     ticket.status = status
-    _event(ticket, EventKind.STATUS, actor, now=now, is_public=True,
-           data={"changes": {"status": [before, status]}})
+    _event(
+        ticket,
+        EventKind.STATUS,
+        actor,
+        now=now,
+        is_public=True,
+        data={"changes": {"status": [before, status]}},
+    )
 
 
 @transaction.atomic
-def change_status(ticket: Ticket, *, actor: User, status: str, now: datetime | None = None) -> Ticket:
+def change_status(
+    ticket: Ticket, *, actor: User, status: str, now: datetime | None = None
+) -> Ticket:
     """Set the status; waiting on the client pauses the SLA clock, leaving it resumes it."""
     now = now or timezone.now()
     _require_writer(actor)
     _check_choice("status", status, Status)
     if ticket.merged_into_id and status not in DONE_STATUSES:
-        raise ValidationError({"status": [_("A merged ticket stays closed; work on the surviving ticket.")]})
+        raise ValidationError(
+            {"status": [_("A merged ticket stays closed; work on the surviving ticket.")]}
+        )
     if ticket.status == status:
         return ticket
     _set_status(ticket, status, actor, now)
-    _touch(ticket, now, "status", "resolved_at", "closed_at", "sla_paused_at", "sla_paused_minutes",
-           "first_response_due_at", "resolution_due_at")
+    _touch(
+        ticket,
+        now,
+        "status",
+        "resolved_at",
+        "closed_at",
+        "sla_paused_at",
+        "sla_paused_minutes",
+        "first_response_due_at",
+        "resolution_due_at",
+    )
     return ticket
 
 
@@ -305,8 +386,9 @@ def close_resolved_ticket(ticket: Ticket, *, now: datetime | None = None) -> boo
     return True
 
 
-def close_stale_resolved_tickets(*, days: int, now: datetime | None = None,
-                                 limit: int = 1000) -> int:
+def close_stale_resolved_tickets(
+    *, days: int, now: datetime | None = None, limit: int = 1000
+) -> int:
     """Close tickets resolved ``days`` or more ago that nobody reopened; returns how many.
 
     Resolved means "we think it is fixed"; a client who says nothing for a week agrees.
@@ -322,7 +404,9 @@ def close_stale_resolved_tickets(*, days: int, now: datetime | None = None,
 
 
 @transaction.atomic
-def assign_ticket(ticket: Ticket, *, actor: User, assignee: User | None, now: datetime | None = None) -> Ticket:
+def assign_ticket(
+    ticket: Ticket, *, actor: User, assignee: User | None, now: datetime | None = None
+) -> Ticket:
     """Give the ticket to a technician (or nobody); a new ticket becomes open when assigned."""
     now = now or timezone.now()
     _require_writer(actor)
@@ -331,8 +415,13 @@ def assign_ticket(ticket: Ticket, *, actor: User, assignee: User | None, now: da
         return ticket
     before = ticket.assignee.username if ticket.assignee else None
     ticket.assignee = assignee
-    _event(ticket, EventKind.ASSIGNMENT, actor, now=now,
-           data={"changes": {"assignee": [before, assignee.username if assignee else None]}})
+    _event(
+        ticket,
+        EventKind.ASSIGNMENT,
+        actor,
+        now=now,
+        data={"changes": {"assignee": [before, assignee.username if assignee else None]}},
+    )
     fields = ["assignee"]
     if assignee is not None and ticket.status == Status.NEW:
         _set_status(ticket, Status.OPEN, actor, now)
@@ -342,7 +431,9 @@ def assign_ticket(ticket: Ticket, *, actor: User, assignee: User | None, now: da
 
 
 @transaction.atomic
-def change_priority(ticket: Ticket, *, actor: User, priority: str, now: datetime | None = None) -> Ticket:
+def change_priority(
+    ticket: Ticket, *, actor: User, priority: str, now: datetime | None = None
+) -> Ticket:
     """Set the priority; the SLA targets of the new priority apply from the ticket's creation."""
     now = now or timezone.now()
     _require_writer(actor)
@@ -352,7 +443,13 @@ def change_priority(ticket: Ticket, *, actor: User, priority: str, now: datetime
     before = ticket.priority
     ticket.priority = priority
     _apply_sla(ticket)
-    _event(ticket, EventKind.PRIORITY, actor, now=now, data={"changes": {"priority": [before, priority]}})
+    _event(
+        ticket,
+        EventKind.PRIORITY,
+        actor,
+        now=now,
+        data={"changes": {"priority": [before, priority]}},
+    )
     _touch(ticket, now, "priority", "first_response_due_at", "resolution_due_at")
     return ticket
 
@@ -362,7 +459,9 @@ def _label(value: Any) -> Any:
 
 
 @transaction.atomic
-def update_ticket(ticket: Ticket, *, actor: User, now: datetime | None = None, **changes: Any) -> Ticket:
+def update_ticket(
+    ticket: Ticket, *, actor: User, now: datetime | None = None, **changes: Any
+) -> Ticket:
     """Change subject, site, contact, queue or category, recording each before and after."""
     now = now or timezone.now()
     _require_writer(actor)
@@ -389,9 +488,17 @@ def update_ticket(ticket: Ticket, *, actor: User, now: datetime | None = None, *
 
 
 @transaction.atomic
-def log_time(ticket: Ticket, *, actor: User, minutes: int, is_billable: bool = True,
-             work_type: WorkType | None = None, note: str = "", worked_on: date | None = None,
-             now: datetime | None = None) -> TimeEntry:
+def log_time(
+    ticket: Ticket,
+    *,
+    actor: User,
+    minutes: int,
+    is_billable: bool = True,
+    work_type: WorkType | None = None,
+    note: str = "",
+    worked_on: date | None = None,
+    now: datetime | None = None,
+) -> TimeEntry:
     """Record minutes worked on the ticket, for the team's record and for billing."""
     now = now or timezone.now()
     _require_writer(actor)
@@ -399,18 +506,36 @@ def log_time(ticket: Ticket, *, actor: User, minutes: int, is_billable: bool = T
         raise ValidationError({"minutes": [_("Minutes must be a whole number from 1 to 1440.")]})
     note = _clean_text("note", note, required=False, limit=500)
     entry = TimeEntry.objects.create(
-        ticket=ticket, user=actor, minutes=minutes, is_billable=is_billable, work_type=work_type,
-        note=note, worked_on=worked_on or timezone.localdate(now), created_at=now,
+        ticket=ticket,
+        user=actor,
+        minutes=minutes,
+        is_billable=is_billable,
+        work_type=work_type,
+        note=note,
+        worked_on=worked_on or timezone.localdate(now),
+        created_at=now,
     )
-    _event(ticket, EventKind.TIME, actor, now=now, body=note,
-           data={"minutes": minutes, "is_billable": is_billable, "time_entry": entry.pk,
-                 "work_type": work_type.name if work_type else None})
+    _event(
+        ticket,
+        EventKind.TIME,
+        actor,
+        now=now,
+        body=note,
+        data={
+            "minutes": minutes,
+            "is_billable": is_billable,
+            "time_entry": entry.pk,
+            "work_type": work_type.name if work_type else None,
+        },
+    )
     _touch(ticket, now)
     return entry
 
 
 @transaction.atomic
-def merge_tickets(source: Ticket, target: Ticket, *, actor: User, now: datetime | None = None) -> Ticket:
+def merge_tickets(
+    source: Ticket, target: Ticket, *, actor: User, now: datetime | None = None
+) -> Ticket:
     """Fold ``source`` into ``target``: both timelines stay, the source closes and points on."""
     now = now or timezone.now()
     _require_writer(actor)
@@ -419,14 +544,26 @@ def merge_tickets(source: Ticket, target: Ticket, *, actor: User, now: datetime 
     if source.client_id != target.client_id:
         raise ValidationError({"target": [_("Only tickets of the same client can be merged.")]})
     if target.merged_into_id:
-        raise ValidationError({"target": [_("That ticket was itself merged; merge into its survivor.")]})
+        raise ValidationError(
+            {"target": [_("That ticket was itself merged; merge into its survivor.")]}
+        )
     if source.merged_into_id:
         raise ValidationError({"source": [_("This ticket was already merged.")]})
     source.merged_into = target
     _set_status(source, Status.CLOSED, actor, now)
     _event(source, EventKind.MERGE, actor, now=now, data={"merged_into": target.number})
-    _touch(source, now, "merged_into", "status", "resolved_at", "closed_at", "sla_paused_at",
-           "sla_paused_minutes", "first_response_due_at", "resolution_due_at")
+    _touch(
+        source,
+        now,
+        "merged_into",
+        "status",
+        "resolved_at",
+        "closed_at",
+        "sla_paused_at",
+        "sla_paused_minutes",
+        "first_response_due_at",
+        "resolution_due_at",
+    )
     # Tickets merged into the source earlier now belong to the survivor too.
     Ticket.objects.filter(merged_into=source).update(merged_into=target)
     _event(target, EventKind.MERGE, actor, now=now, data={"merged_from": source.number})
@@ -438,17 +575,23 @@ def merge_tickets(source: Ticket, target: Ticket, *, actor: User, now: datetime 
 
 
 @transaction.atomic
-def link_tickets(ticket: Ticket, other: Ticket, *, actor: User, now: datetime | None = None) -> TicketLink:
+def link_tickets(
+    ticket: Ticket, other: Ticket, *, actor: User, now: datetime | None = None
+) -> TicketLink:
     """Mark two tickets as related; the link shows on both."""
     now = now or timezone.now()
     _require_writer(actor)
     if ticket.pk == other.pk:
         raise ValidationError({"other": [_("A ticket cannot be linked to itself.")]})
-    existing = TicketLink.objects.filter(from_ticket=ticket, to_ticket=other).first() or \
-        TicketLink.objects.filter(from_ticket=other, to_ticket=ticket).first()
+    existing = (
+        TicketLink.objects.filter(from_ticket=ticket, to_ticket=other).first()
+        or TicketLink.objects.filter(from_ticket=other, to_ticket=ticket).first()
+    )
     if existing:
         return existing
-    link = TicketLink.objects.create(from_ticket=ticket, to_ticket=other, created_by=actor, created_at=now)
+    link = TicketLink.objects.create(
+        from_ticket=ticket, to_ticket=other, created_by=actor, created_at=now
+    )
     _event(ticket, EventKind.LINK, actor, now=now, data={"linked": other.number})
     _event(other, EventKind.LINK, actor, now=now, data={"linked": ticket.number})
     _touch(ticket, now)
@@ -461,26 +604,43 @@ def validate_upload(upload: UploadedFile) -> None:
     name = os.path.basename(upload.name or "")
     extension = os.path.splitext(name)[1].lower().lstrip(".")
     if not name or extension not in settings.ATTACHMENT_ALLOWED_EXTENSIONS:
-        raise ValidationError({"attachments": [
-            _("Files of type %(ext)r are not accepted; allowed: %(allowed)s")
-            % {"ext": extension or name, "allowed": ", ".join(settings.ATTACHMENT_ALLOWED_EXTENSIONS)}
-        ]})
+        raise ValidationError(
+            {
+                "attachments": [
+                    _("Files of type %(ext)r are not accepted; allowed: %(allowed)s")
+                    % {
+                        "ext": extension or name,
+                        "allowed": ", ".join(settings.ATTACHMENT_ALLOWED_EXTENSIONS),
+                    }
+                ]
+            }
+        )
     if upload.size is None or upload.size > settings.ATTACHMENT_MAX_BYTES:
-        raise ValidationError({"attachments": [
-            _("%(name)s is larger than the limit of %(mb)d MB.")
-            % {"name": name, "mb": settings.ATTACHMENT_MAX_BYTES // (1024 * 1024)}
-        ]})
+        raise ValidationError(
+            {
+                "attachments": [
+                    _("%(name)s is larger than the limit of %(mb)d MB.")
+                    % {"name": name, "mb": settings.ATTACHMENT_MAX_BYTES // (1024 * 1024)}
+                ]
+            }
+        )
 
 
-def _store_attachment(ticket: Ticket, event: TicketEvent, upload: UploadedFile, now: datetime) -> Attachment:
+def _store_attachment(
+    ticket: Ticket, event: TicketEvent, upload: UploadedFile, now: datetime
+) -> Attachment:
     digest = hashlib.sha256()
     for chunk in upload.chunks():
         digest.update(chunk)
     upload.seek(0)
     attachment = Attachment(
-        ticket=ticket, event=event, filename=os.path.basename(upload.name or "file")[:255],
+        ticket=ticket,
+        event=event,
+        filename=os.path.basename(upload.name or "file")[:255],
         content_type=(upload.content_type or "application/octet-stream")[:120],
-        size=upload.size or 0, sha256=digest.hexdigest(), created_at=now,
+        size=upload.size or 0,
+        sha256=digest.hexdigest(),
+        created_at=now,
     )
     attachment.file.save(attachment.sha256, upload, save=False)
     attachment.save()

@@ -109,15 +109,26 @@ class Board:
 
 
 _BOARD_FIELDS = (
-    "id", "number", "subject", "status", "priority", "created_at", "first_response_due_at",
-    "resolution_due_at", "first_responded_at", "resolved_at", "sla_paused_at", "assignee_id",
+    "id",
+    "number",
+    "subject",
+    "status",
+    "priority",
+    "created_at",
+    "first_response_due_at",
+    "resolution_due_at",
+    "first_responded_at",
+    "resolved_at",
+    "sla_paused_at",
+    "assignee_id",
 )
 # Past this many distinct clients one query for all of them beats a long IN list.
 _CLIENTS_BY_ID_LIMIT = 500
 
 
-def who_is_on_what(tickets: QuerySet[Ticket], *, now: datetime | None = None,
-                   language: str = "en") -> Board:
+def who_is_on_what(
+    tickets: QuerySet[Ticket], *, now: datetime | None = None, language: str = "en"
+) -> Board:
     """Open tickets per technician with age and SLA state, in four queries whatever the
     number of people and tickets.
 
@@ -132,30 +143,40 @@ def who_is_on_what(tickets: QuerySet[Ticket], *, now: datetime | None = None,
     """
     now = now or timezone.now()
     people = list(
-        User.objects.filter(is_active=True, role__in=TICKET_WRITER_ROLES)
-        .order_by("first_name", "last_name", "username")
+        User.objects.filter(is_active=True, role__in=TICKET_WRITER_ROLES).order_by(
+            "first_name", "last_name", "username"
+        )
     )
     groups: dict[int | None, BoardGroup] = {None: BoardGroup(user=None)}
     for person in people:
         groups[person.pk] = BoardGroup(user=person)
     rows = list(
-        tickets.filter(status__in=OPEN_STATUSES).order_by()
+        tickets.filter(status__in=OPEN_STATUSES)
+        .order_by()
         .values_list(*_BOARD_FIELDS, "client_id", "category_id")
     )
     client_ids = {values[-2] for values in rows}
     clients_qs = Client.objects.all()
     if len(client_ids) <= _CLIENTS_BY_ID_LIMIT:
         clients_qs = clients_qs.filter(pk__in=client_ids)
-    clients = {pk: (name, public_id) for pk, name, public_id
-               in clients_qs.order_by().values_list("pk", "name", "public_id")} if rows else {}
+    clients = (
+        {
+            pk: (name, public_id)
+            for pk, name, public_id in clients_qs.order_by().values_list("pk", "name", "public_id")
+        }
+        if rows
+        else {}
+    )
     categories = {c.pk: c.localized_name(language) for c in Category.objects.all()} if rows else {}
     totals = dict.fromkeys(SLA_STATES, 0)
     strays: list[BoardTicket] = []
     for *fields, client_id, category_id in rows:
         client_name, client_public_id = clients.get(client_id, ("", None))
         row = BoardTicket(
-            **dict(zip(_BOARD_FIELDS, fields, strict=True)), client_name=client_name,
-            client_public_id=client_public_id, category=categories.get(category_id, ""),
+            **dict(zip(_BOARD_FIELDS, fields, strict=True)),
+            client_name=client_name,
+            client_public_id=client_public_id,
+            category=categories.get(category_id, ""),
         )
         row.age = now - row.created_at
         row.sla = sla.state_of(cast(Ticket, row), now)
@@ -230,9 +251,15 @@ class LocalDay(Func):
     arity = 2
     output_field = DateField()
 
-    def as_sql(self, compiler: Any, connection: Any, function: str | None = None,
-               template: str | None = None, arg_joiner: str | None = None,
-               **extra_context: Any) -> tuple[str, tuple[Any, ...]]:
+    def as_sql(
+        self,
+        compiler: Any,
+        connection: Any,
+        function: str | None = None,
+        template: str | None = None,
+        arg_joiner: str | None = None,
+        **extra_context: Any,
+    ) -> tuple[str, tuple[Any, ...]]:
         raise NotSupportedError("LocalDay supports SQLite and PostgreSQL")
 
     def _compiled(self, compiler: Any) -> tuple[str, str, tuple[Any, ...]]:
@@ -240,13 +267,15 @@ class LocalDay(Func):
         offset_sql, offset_params = compiler.compile(self.source_expressions[1])
         return column_sql, offset_sql, (*column_params, *offset_params)
 
-    def as_sqlite(self, compiler: Any, connection: Any,
-                  **extra_context: Any) -> tuple[str, tuple[Any, ...]]:
+    def as_sqlite(
+        self, compiler: Any, connection: Any, **extra_context: Any
+    ) -> tuple[str, tuple[Any, ...]]:
         column_sql, offset_sql, params = self._compiled(compiler)
         return f"date({column_sql}, ({offset_sql}) || ' seconds')", params
 
-    def as_postgresql(self, compiler: Any, connection: Any,
-                      **extra_context: Any) -> tuple[str, tuple[Any, ...]]:
+    def as_postgresql(
+        self, compiler: Any, connection: Any, **extra_context: Any
+    ) -> tuple[str, tuple[Any, ...]]:
         column_sql, offset_sql, params = self._compiled(compiler)
         shifted = f"(({column_sql}) AT TIME ZONE 'UTC') + ({offset_sql}) * INTERVAL '1 second'"
         return f"({shifted})::date", params
@@ -353,8 +382,14 @@ def _category_key() -> ExpressionWrapper:
     return ExpressionWrapper(F("category_id") + 0, output_field=IntegerOutput())
 
 
-def flood_report(tickets: QuerySet[Ticket], *, days: int, tz: tzinfo, today: date | None = None,
-                 language: str = "en") -> FloodReport:
+def flood_report(
+    tickets: QuerySet[Ticket],
+    *,
+    days: int,
+    tz: tzinfo,
+    today: date | None = None,
+    language: str = "en",
+) -> FloodReport:
     """New and open tickets per category per local day over the last ``days`` days.
 
     The window is the ``days`` calendar days in ``tz`` ending with ``today`` (by default
@@ -384,25 +419,33 @@ def flood_report(tickets: QuerySet[Ticket], *, days: int, tz: tzinfo, today: dat
     new_rows = (
         base.filter(created_at__gte=start, created_at__lt=end)
         .annotate(day=local_day("created_at", segments), cat=_category_key())
-        .values("day", "cat").annotate(n=Count("*")).values_list("day", "cat", "n")
+        .values("day", "cat")
+        .annotate(n=Count("*"))
+        .values_list("day", "cat", "n")
     )
     done_rows = (
         base.filter(resolved_at__gte=start, resolved_at__lt=end, created_at__lt=end)
         .filter(updated_at__gte=start)  # implied; reads the updated_at index
         .annotate(day=local_day("resolved_at", segments), cat=_category_key())
-        .values("day", "cat").annotate(n=Count("*")).values_list("day", "cat", "n")
+        .values("day", "cat")
+        .annotate(n=Count("*"))
+        .values_list("day", "cat", "n")
     )
     still_open_rows = (
         base.filter(created_at__lt=start, resolved_at__isnull=True)
         .filter(status__in=OPEN_STATUSES)  # implied; reads the status index
         .annotate(cat=_category_key())
-        .values("cat").annotate(n=Count("*")).values_list("cat", "n")
+        .values("cat")
+        .annotate(n=Count("*"))
+        .values_list("cat", "n")
     )
     resolved_since_rows = (
         base.filter(created_at__lt=start, resolved_at__gte=start)
         .filter(updated_at__gte=start)  # implied; reads the updated_at index
         .annotate(cat=_category_key())
-        .values("cat").annotate(n=Count("*")).values_list("cat", "n")
+        .values("cat")
+        .annotate(n=Count("*"))
+        .values_list("cat", "n")
     )
     new: dict[int | None, list[int]] = defaultdict(lambda: [0] * days)
     done: dict[int | None, list[int]] = defaultdict(lambda: [0] * days)

@@ -85,8 +85,11 @@ def demo_logins() -> list[tuple[str, str, str]]:
         return []
     logins = [(s.username, s.password, f"{s.role}, {s.first_name} {s.last_name}") for s in STAFF]
     logins += [(f"portal@{c.domain}", DEMO_PASSWORD, f"portal, {c.name}") for c in CLIENTS]
-    existing = set(User.objects.filter(username__in=[u for u, _p, _w in logins])
-                   .values_list("username", flat=True))
+    existing = set(
+        User.objects.filter(username__in=[u for u, _p, _w in logins]).values_list(
+            "username", flat=True
+        )
+    )
     return [login for login in logins if login[0] in existing]
 
 
@@ -95,14 +98,20 @@ def conflicts() -> list[str]:
     usernames = [s.username for s in STAFF] + [f"portal@{c.domain}" for c in CLIENTS]
     taken = list(User.objects.filter(username__in=usernames).values_list("username", flat=True))
     taken += Client.objects.filter(name__in=DEMO_CLIENT_NAMES).values_list("name", flat=True)
-    taken += MailDomain.objects.filter(domain__in=[c.domain for c in CLIENTS]) \
-        .values_list("domain", flat=True)
+    taken += MailDomain.objects.filter(domain__in=[c.domain for c in CLIENTS]).values_list(
+        "domain", flat=True
+    )
     return sorted(taken)
 
 
-def load_demo(*, seed: int = DEFAULT_SEED, tickets: int = DEFAULT_TICKETS,
-              now: datetime | None = None, via_services: bool = False,
-              progress: Callable[[str], None] | None = None) -> DemoResult:
+def load_demo(
+    *,
+    seed: int = DEFAULT_SEED,
+    tickets: int = DEFAULT_TICKETS,
+    now: datetime | None = None,
+    via_services: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> DemoResult:
     """Write the demo (staff, clients, contacts, portal users, tickets) in one transaction.
 
     People are written by the core services. Ticket lives are replayed in bulk by
@@ -115,18 +124,27 @@ def load_demo(*, seed: int = DEFAULT_SEED, tickets: int = DEFAULT_TICKETS,
     taken = conflicts()
     if taken:
         raise DemoError("these demo names already exist: " + ", ".join(taken[:8]))
-    targets = {p.priority: (p.first_response_minutes, p.resolution_minutes)
-               for p in SlaPolicy.objects.all()}
+    targets = {
+        p.priority: (p.first_response_minutes, p.resolution_minutes)
+        for p in SlaPolicy.objects.all()
+    }
     missing = set(Priority.values) - set(targets)
     if missing or not Category.objects.exists():
         raise DemoError("SLA policies or categories are missing; run `atalaya migrate` first")
-    plan = build_plan(seed=seed, now=now or timezone.now(), tickets=tickets, targets=targets,
-                      autoclose_days=settings.TICKET_AUTOCLOSE_DAYS)
+    plan = build_plan(
+        seed=seed,
+        now=now or timezone.now(),
+        tickets=tickets,
+        targets=targets,
+        autoclose_days=settings.TICKET_AUTOCLOSE_DAYS,
+    )
     # Demo passwords ("demo", "admin") are weak on purpose; password validators are off
     # only here, while the demo loader writes its own accounts.
     hashers = [f"{__name__}.DemoPasswordHasher", *settings.PASSWORD_HASHERS]
-    with override_settings(AUTH_PASSWORD_VALIDATORS=[], PASSWORD_HASHERS=hashers), \
-            transaction.atomic():
+    with (
+        override_settings(AUTH_PASSWORD_VALIDATORS=[], PASSWORD_HASHERS=hashers),
+        transaction.atomic(),
+    ):
         loader = _Loader(plan, progress or (lambda _message: None))
         loader.people()
         if via_services:
@@ -141,8 +159,12 @@ def load_demo(*, seed: int = DEFAULT_SEED, tickets: int = DEFAULT_TICKETS,
                     replayer.apply(step)
             replayer.save(loader.progress)
     events = TicketEvent.objects.filter(ticket__client__name__in=DEMO_CLIENT_NAMES).count()
-    return DemoResult(tickets=len(plan.tickets), events=events, contacts=len(plan.contacts),
-                      seconds=time.monotonic() - started)
+    return DemoResult(
+        tickets=len(plan.tickets),
+        events=events,
+        contacts=len(plan.contacts),
+        seconds=time.monotonic() - started,
+    )
 
 
 class _Loader:
@@ -162,42 +184,65 @@ class _Loader:
         for member in STAFF:
             local = f"{ascii_slug(member.first_name)}.{ascii_slug(member.last_name)}"
             self.users[member.username] = core_services.create_staff_user(
-                actor=None, username=member.username, password=member.password, role=member.role,
-                email=f"{local}@{STAFF_MAIL_DOMAIN}", first_name=member.first_name,
-                last_name=member.last_name, language=member.language,
+                actor=None,
+                username=member.username,
+                password=member.password,
+                role=member.role,
+                email=f"{local}@{STAFF_MAIL_DOMAIN}",
+                first_name=member.first_name,
+                last_name=member.last_name,
+                language=member.language,
             )
         for client_plan in self.plan.clients:
             spec = client_plan.spec
             client = core_services.create_client(
-                actor=None, name=spec.name, mail_domains=[spec.domain], legal_name=spec.legal_name,
-                language=spec.language, time_zone=spec.time_zone, working_days=spec.working_days,
-                workday_starts_at=spec.starts, workday_ends_at=spec.ends, notes=spec.notes,
+                actor=None,
+                name=spec.name,
+                mail_domains=[spec.domain],
+                legal_name=spec.legal_name,
+                language=spec.language,
+                time_zone=spec.time_zone,
+                working_days=spec.working_days,
+                workday_starts_at=spec.starts,
+                workday_ends_at=spec.ends,
+                notes=spec.notes,
                 created_at=client_plan.created_at,
             )
             core_services.add_holidays(actor=None, client=client, days=client_plan.holidays)
             self.clients[spec.key] = client
             for name, address in spec.sites:
                 self.sites[spec.key, name] = core_services.add_site(
-                    actor=None, client=client, name=name, address=address,
-                    time_zone=spec.time_zone, created_at=client_plan.created_at,
+                    actor=None,
+                    client=client,
+                    name=name,
+                    address=address,
+                    time_zone=spec.time_zone,
+                    created_at=client_plan.created_at,
                 )
         for contact_plan in self.plan.contacts:
             home = contact_plan.clients[0]
             contact = core_services.create_contact(
-                actor=None, clients=[self.clients[key] for key in contact_plan.clients],
-                name=contact_plan.name, email=contact_plan.email,
+                actor=None,
+                clients=[self.clients[key] for key in contact_plan.clients],
+                name=contact_plan.name,
+                email=contact_plan.email,
                 site=self.sites.get((home, contact_plan.site or "")),
-                language=contact_plan.language, time_zone=contact_plan.time_zone,
+                language=contact_plan.language,
+                time_zone=contact_plan.time_zone,
                 created_at=contact_plan.created_at,
             )
             self.contacts[contact_plan.key] = contact
             if contact_plan.portal_username:
                 self.users[contact_plan.portal_username] = core_services.create_portal_user(
-                    actor=None, contact=contact, username=contact_plan.portal_username,
+                    actor=None,
+                    contact=contact,
+                    username=contact_plan.portal_username,
                     password=DEMO_PASSWORD,
                 )
-        self.progress(f"{len(self.users)} accounts, {len(self.clients)} clients, "
-                      f"{len(self.contacts)} contacts")
+        self.progress(
+            f"{len(self.users)} accounts, {len(self.clients)} clients, "
+            f"{len(self.contacts)} contacts"
+        )
 
     def ticket_lives(self) -> None:
         plans = {t.key: t for t in self.plan.tickets}
@@ -211,12 +256,17 @@ class _Loader:
 
     def create(self, plan: Any, step: Step) -> None:
         self.tickets[plan.key] = ticket_services.create_ticket(
-            actor=self.users[plan.creator], client=self.clients[plan.client],
-            subject=plan.subject, body=plan.body, contact=self.contacts[plan.contact],
+            actor=self.users[plan.creator],
+            client=self.clients[plan.client],
+            subject=plan.subject,
+            body=plan.body,
+            contact=self.contacts[plan.contact],
             site=self.sites.get((plan.client, plan.site or "")),
-            queue=self.queues.get(plan.queue or ""), category=self.categories[plan.category],
+            queue=self.queues.get(plan.queue or ""),
+            category=self.categories[plan.category],
             priority=plan.priority,
-            assignee=self.users[plan.assignee] if plan.assignee else None, now=step.at,
+            assignee=self.users[plan.assignee] if plan.assignee else None,
+            now=step.at,
         )
 
     def _fresh(self, key: int) -> Ticket:
@@ -248,7 +298,11 @@ class _Loader:
             ticket_services.change_priority(ticket, actor=actor, priority=step.value, now=at)
         elif step.kind == "time":
             ticket_services.log_time(
-                ticket, actor=actor, minutes=step.value, note=step.body, now=at,
+                ticket,
+                actor=actor,
+                minutes=step.value,
+                note=step.body,
+                now=at,
                 is_billable=step.extra["is_billable"],
                 work_type=self.work_types.get(step.extra["work_type"]),
             )
@@ -258,4 +312,3 @@ class _Loader:
             ticket_services.link_tickets(ticket, self._fresh(step.value), actor=actor, now=at)
         else:  # pragma: no cover - the plan only makes the kinds above
             raise ValueError(f"unknown demo step {step.kind!r}")
-

@@ -41,12 +41,26 @@ SURGE_RAMP_DAYS = 5
 PHISHING_WAVE_DAYS = (14, 8)
 
 CATEGORY_WEIGHTS = {
-    "remote-access": 0.07, "security": 0.06, "email": 0.16, "hardware": 0.13, "software": 0.17,
-    "network": 0.09, "accounts": 0.12, "printing": 0.09, "backup": 0.05, "other": 0.06,
+    "remote-access": 0.07,
+    "security": 0.06,
+    "email": 0.16,
+    "hardware": 0.13,
+    "software": 0.17,
+    "network": 0.09,
+    "accounts": 0.12,
+    "printing": 0.09,
+    "backup": 0.05,
+    "other": 0.06,
 }
 # How much each category grows at the height of the surge.
-SURGE_GROWTH = {"remote-access": 5.0, "security": 4.0, "accounts": 2.0, "hardware": 1.6,
-                "email": 1.4, "network": 1.5}
+SURGE_GROWTH = {
+    "remote-access": 5.0,
+    "security": 4.0,
+    "accounts": 2.0,
+    "hardware": 1.6,
+    "email": 1.4,
+    "network": 1.5,
+}
 PRIORITY_WEIGHTS = {
     "security": {"low": 0.05, "normal": 0.35, "high": 0.4, "urgent": 0.2},
     "remote-access": {"low": 0.05, "normal": 0.5, "high": 0.35, "urgent": 0.1},
@@ -59,8 +73,21 @@ DEFAULT_PRIORITY_WEIGHTS = {"low": 0.2, "normal": 0.6, "high": 0.17, "urgent": 0
 ONSITE_CATEGORIES = {"hardware", "printing", "network"}
 THIRD_PARTY_CATEGORIES = {"hardware", "network", "printing", "software"}
 # Working hours of the day, weighted: mornings are busiest.
-HOUR_WEIGHTS = {7: 0.2, 8: 0.9, 9: 1.6, 10: 1.7, 11: 1.5, 12: 1.3, 13: 0.9, 14: 0.7, 15: 1.0,
-                16: 1.0, 17: 0.8, 18: 0.5, 19: 0.3}
+HOUR_WEIGHTS = {
+    7: 0.2,
+    8: 0.9,
+    9: 1.6,
+    10: 1.7,
+    11: 1.5,
+    12: 1.3,
+    13: 0.9,
+    14: 0.7,
+    15: 1.0,
+    16: 1.0,
+    17: 0.8,
+    18: 0.5,
+    19: 0.3,
+}
 WEEKDAY_FACTOR = {1: 1.25, 2: 1.05, 3: 1.0, 4: 1.0, 5: 0.85, 6: 0.15, 7: 0.08}
 
 
@@ -76,7 +103,8 @@ class ClientPlan:
         return sla.BusinessCalendar(
             tz=zoneinfo.ZoneInfo(self.spec.time_zone),
             weekdays=frozenset(int(d) for d in self.spec.working_days),
-            starts=self.spec.starts, ends=self.spec.ends,
+            starts=self.spec.starts,
+            ends=self.spec.ends,
             holidays=frozenset(day for day, _name in self.holidays),
         )
 
@@ -161,8 +189,14 @@ def _weighted(rng: random.Random, weights: dict[Any, float]) -> Any:
 
 
 class _Planner:
-    def __init__(self, seed: int, now: datetime, tickets: int,
-                 targets: dict[str, tuple[int, int]], autoclose_days: int) -> None:
+    def __init__(
+        self,
+        seed: int,
+        now: datetime,
+        tickets: int,
+        targets: dict[str, tuple[int, int]],
+        autoclose_days: int,
+    ) -> None:
         self.rng = random.Random(seed)
         self.seed = seed
         self.now = now
@@ -205,9 +239,13 @@ class _Planner:
                 last = name.split()[1]
                 key = f"{spec.key}-{n}"
                 self.contacts[key] = ContactPlan(
-                    key=key, name=name, first=first,
+                    key=key,
+                    name=name,
+                    first=first,
                     email=f"{ascii_slug(first)}.{ascii_slug(last)}@{spec.domain}",
-                    language=language, time_zone=spec.time_zone, clients=[spec.key],
+                    language=language,
+                    time_zone=spec.time_zone,
+                    clients=[spec.key],
                     site=rng.choice(spec.sites)[0],
                     created_at=created + timedelta(days=rng.randint(0, 30)),
                 )
@@ -278,12 +316,23 @@ class _Planner:
 
     def _fill(self, text: str, client: ClientPlan, contact: ContactPlan, site: str | None) -> str:
         device = f"PC-{client.spec.key[:4].upper()}-{self.rng.randint(1, 40):02d}"
-        return text.format(first=contact.first, site=site or client.spec.sites[0][0],
-                           device=device, count=self.rng.randint(3, 12))
+        return text.format(
+            first=contact.first,
+            site=site or client.spec.sites[0][0],
+            device=device,
+            count=self.rng.randint(3, 12),
+        )
 
-    def new_ticket(self, created_at: datetime, client: ClientPlan, category: str, *,
-                   contact_key: str | None = None, site: str | None = None,
-                   scenario: texts.Scenario | None = None) -> tuple[TicketPlan, texts.Scenario]:
+    def new_ticket(
+        self,
+        created_at: datetime,
+        client: ClientPlan,
+        category: str,
+        *,
+        contact_key: str | None = None,
+        site: str | None = None,
+        scenario: texts.Scenario | None = None,
+    ) -> tuple[TicketPlan, texts.Scenario]:
         rng = self.rng
         days_ago = (self.now - created_at).total_seconds() / 86400
         level = surge_level(days_ago)
@@ -299,8 +348,11 @@ class _Planner:
         priority = _weighted(rng, PRIORITY_WEIGHTS.get(category, DEFAULT_PRIORITY_WEIGHTS))
         if category == "security" and level > 0.5 and priority == "normal" and rng.random() < 0.4:
             priority = "high"
-        by_portal = bool(contact.portal_username) and client.spec.key in contact.clients[:1] \
+        by_portal = (
+            bool(contact.portal_username)
+            and client.spec.key in contact.clients[:1]
             and rng.random() < 0.45
+        )
         subject, body, _fix, _question = scenario.text(contact.language)
         subject = self._fill(subject, client, contact, site)
         body = texts.sign(contact.language, contact.first, self._fill(body, client, contact, site))
@@ -314,9 +366,18 @@ class _Planner:
             queue = scenario.queue
             assignee = technician if rng.random() < 0.45 else None
         plan = TicketPlan(
-            key=len(self.tickets), client=client.spec.key, site=site, contact=contact_key,
-            category=category, queue=queue, subject=subject, body=body, priority=priority,
-            created_at=created_at, creator=creator, assignee=assignee,
+            key=len(self.tickets),
+            client=client.spec.key,
+            site=site,
+            contact=contact_key,
+            category=category,
+            queue=queue,
+            subject=subject,
+            body=body,
+            priority=priority,
+            created_at=created_at,
+            creator=creator,
+            assignee=assignee,
         )
         plan_technician = assignee or technician
         self.tickets.append(plan)
@@ -341,8 +402,11 @@ class _Planner:
             level = surge_level((self.now - plan.created_at).total_seconds() / 86400)
             if plan.category in ("remote-access", "security") and rng.random() < 0.03 * level:
                 self.duplicate(plan, scenario)
-            if plan.category in ("network", "remote-access") and len(client.spec.sites) > 1 \
-                    and rng.random() < 0.05 * level:
+            if (
+                plan.category in ("network", "remote-access")
+                and len(client.spec.sites) > 1
+                and rng.random() < 0.05 * level
+            ):
                 self.sibling(plan, scenario)
 
     def duplicate(self, original: TicketPlan, scenario: texts.Scenario) -> None:
@@ -357,8 +421,9 @@ class _Planner:
         steps = [Step(at, dup.key, "create", dup.creator)]
         merge_at = sla.add_business_minutes(at, self.rng.randint(10, 60), client.calendar)
         steps.append(Step(merge_at, dup.key, "note", owner, body=texts.DUPLICATE_NOTE[language]))
-        steps.append(Step(merge_at + timedelta(minutes=1), dup.key, "merge", owner,
-                          value=original.key))
+        steps.append(
+            Step(merge_at + timedelta(minutes=1), dup.key, "merge", owner, value=original.key)
+        )
         self._keep(steps)
 
     def sibling(self, original: TicketPlan, scenario: texts.Scenario) -> None:
@@ -374,9 +439,14 @@ class _Planner:
         owner = self._owner[original.key]
         link_at = sla.add_business_minutes(at, self.rng.randint(5, 30), client.calendar)
         language = self.staff[owner].language
-        self._keep([Step(link_at, sibling.key, "note", owner, body=texts.LINK_NOTE[language]),
-                    Step(link_at + timedelta(seconds=30), sibling.key, "link", owner,
-                         value=original.key)])
+        self._keep(
+            [
+                Step(link_at, sibling.key, "note", owner, body=texts.LINK_NOTE[language]),
+                Step(
+                    link_at + timedelta(seconds=30), sibling.key, "link", owner, value=original.key
+                ),
+            ]
+        )
 
     def _keep(self, steps: list[Step]) -> None:
         # What would happen after "now" has not happened yet.
@@ -445,12 +515,20 @@ class _Planner:
                 add(t, "note", owner, texts.PHONE_ANSWER_NOTE[tech_lang])
                 t = add(t + minute, "status", owner, value="open")
         if flow == "third":
-            t = add(later(t, rng.randint(15, 120)), "note", owner,
-                    rng.choice(texts.THIRD_PARTY_NOTE[tech_lang]))
+            t = add(
+                later(t, rng.randint(15, 120)),
+                "note",
+                owner,
+                rng.choice(texts.THIRD_PARTY_NOTE[tech_lang]),
+            )
             t = add(t + minute, "status", owner, value="waiting_third_party")
             # Vendors mostly answer in days; now and then a case drags on for weeks.
-            t = add(later(t, _lognormal(rng, 2 * 9 * 60, 1.0)), "note", owner,
-                    texts.THIRD_PARTY_DONE_NOTE[tech_lang])
+            t = add(
+                later(t, _lognormal(rng, 2 * 9 * 60, 1.0)),
+                "note",
+                owner,
+                texts.THIRD_PARTY_DONE_NOTE[tech_lang],
+            )
             t = add(t + minute, "status", owner, value="open")
         if flow != "quick" and rng.random() < 0.5:
             note = rng.choice(texts.NOTES[tech_lang])
@@ -462,8 +540,12 @@ class _Planner:
         steps += self._time_entries(plan, owner, t, tech_lang, entries)
         resolved_at = t = add(t + 2 * minute, "status", owner, value="resolved")
         if by_portal and rng.random() < 0.04:
-            t = add(later(t, rng.randint(120, 1500)), "reply", plan.creator,
-                    texts.sign(lang, contact.first, texts.STILL_BROKEN[lang]))
+            t = add(
+                later(t, rng.randint(120, 1500)),
+                "reply",
+                plan.creator,
+                texts.sign(lang, contact.first, texts.STILL_BROKEN[lang]),
+            )
             t = add(later(t, rng.randint(30, 300)), "reply", owner, say(fix))
             resolved_at = t = add(t + minute, "status", owner, value="resolved")
         if rng.random() < 0.25:
@@ -472,8 +554,9 @@ class _Planner:
             add(resolved_at + timedelta(days=self.autoclose_days, minutes=5), "autoclose", "")
         self._keep(steps)
 
-    def _time_entries(self, plan: TicketPlan, owner: str, end: datetime, language: str,
-                      count: int) -> list[Step]:
+    def _time_entries(
+        self, plan: TicketPlan, owner: str, end: datetime, language: str, count: int
+    ) -> list[Step]:
         rng = self.rng
         steps = []
         for n in range(count):
@@ -483,14 +566,28 @@ class _Planner:
                 work, minutes = "onsite", rng.randint(3, 12) * 15
             else:
                 work, minutes = "remote", rng.choice([5, 10, 15, 15, 20, 30, 30, 45, 60, 90])
-            steps.append(Step(end + timedelta(seconds=10 + n), plan.key, "time", owner,
-                              body=rng.choice(texts.TIME_NOTES[language]), value=minutes,
-                              extra={"work_type": work, "is_billable": rng.random() < 0.85}))
+            steps.append(
+                Step(
+                    end + timedelta(seconds=10 + n),
+                    plan.key,
+                    "time",
+                    owner,
+                    body=rng.choice(texts.TIME_NOTES[language]),
+                    value=minutes,
+                    extra={"work_type": work, "is_billable": rng.random() < 0.85},
+                )
+            )
         return steps
 
 
-def build_plan(*, seed: int = DEFAULT_SEED, now: datetime, tickets: int = DEFAULT_TICKETS,
-               targets: dict[str, tuple[int, int]], autoclose_days: int = 7) -> DemoPlan:
+def build_plan(
+    *,
+    seed: int = DEFAULT_SEED,
+    now: datetime,
+    tickets: int = DEFAULT_TICKETS,
+    targets: dict[str, tuple[int, int]],
+    autoclose_days: int = 7,
+) -> DemoPlan:
     """The whole demo, deterministic for a given seed, ``now``, size and SLA targets.
 
     ``targets`` maps each priority to its (first response, resolution) business minutes,
@@ -505,6 +602,10 @@ def build_plan(*, seed: int = DEFAULT_SEED, now: datetime, tickets: int = DEFAUL
     order = {t.key: i for i, t in enumerate(ordered)}
     steps = sorted(planner.steps, key=lambda s: (s.at, order[s.ticket], s.kind != "create"))
     return DemoPlan(
-        seed=seed, now=now, clients=list(planner.clients.values()),
-        contacts=list(planner.contacts.values()), tickets=ordered, steps=steps,
+        seed=seed,
+        now=now,
+        clients=list(planner.clients.values()),
+        contacts=list(planner.contacts.values()),
+        tickets=ordered,
+        steps=steps,
     )

@@ -43,8 +43,9 @@ class BulkReplayer:
 
     def __init__(self, loader: _Loader) -> None:
         self.loader = loader
-        self.calendars = {key: sla.BusinessCalendar.for_client(client)
-                          for key, client in loader.clients.items()}
+        self.calendars = {
+            key: sla.BusinessCalendar.for_client(client) for key, client in loader.clients.items()
+        }
         self.policies = {p.priority: p for p in SlaPolicy.objects.all()}
         self.client_key = {c.pk: key for key, c in loader.clients.items()}
         self.tickets: dict[int, Ticket] = {}
@@ -68,17 +69,32 @@ class BulkReplayer:
             return
         calendar, paused = self._calendar(ticket), ticket.sla_paused_minutes
         ticket.first_response_due_at = sla.add_business_minutes(
-            ticket.created_at, policy.first_response_minutes + paused, calendar)
+            ticket.created_at, policy.first_response_minutes + paused, calendar
+        )
         ticket.resolution_due_at = sla.add_business_minutes(
-            ticket.created_at, policy.resolution_minutes + paused, calendar)
+            ticket.created_at, policy.resolution_minutes + paused, calendar
+        )
 
-    def _event(self, ticket: Ticket, kind: str, actor: User | None, *, now: datetime,
-               body: str = "", is_public: bool = False,
-               data: dict[str, Any] | None = None) -> TicketEvent:
+    def _event(
+        self,
+        ticket: Ticket,
+        kind: str,
+        actor: User | None,
+        *,
+        now: datetime,
+        body: str = "",
+        is_public: bool = False,
+        data: dict[str, Any] | None = None,
+    ) -> TicketEvent:
         event = TicketEvent(
-            ticket=ticket, kind=kind, actor=actor if actor and actor.is_msp_staff else None,
+            ticket=ticket,
+            kind=kind,
+            actor=actor if actor and actor.is_msp_staff else None,
             actor_contact=actor.contact if actor and actor.is_portal else None,
-            body=body, is_public=is_public, data=data or {}, created_at=now,
+            body=body,
+            is_public=is_public,
+            data=data or {},
+            created_at=now,
         )
         self.events.append(event)
         return event
@@ -89,7 +105,8 @@ class BulkReplayer:
             return
         if before in PAUSED_STATUSES and status not in PAUSED_STATUSES and ticket.sla_paused_at:
             ticket.sla_paused_minutes += sla.business_minutes_between(
-                ticket.sla_paused_at, now, self._calendar(ticket))
+                ticket.sla_paused_at, now, self._calendar(ticket)
+            )
             ticket.sla_paused_at = None
             self._apply_sla(ticket)
         if status in PAUSED_STATUSES and ticket.sla_paused_at is None:
@@ -102,8 +119,14 @@ class BulkReplayer:
         else:
             ticket.resolved_at = ticket.closed_at = None
         ticket.status = status
-        self._event(ticket, EventKind.STATUS, actor, now=now, is_public=True,
-                    data={"changes": {"status": [before, status]}})
+        self._event(
+            ticket,
+            EventKind.STATUS,
+            actor,
+            now=now,
+            is_public=True,
+            data={"changes": {"status": [before, status]}},
+        )
 
     def _append(self, ticket: Ticket, text: str) -> None:
         if text.strip():
@@ -123,16 +146,30 @@ class BulkReplayer:
         subject, body = plan.subject.strip(), plan.body.strip()
         self.number += 1
         ticket = Ticket(
-            number=self.number, client=loader.clients[plan.client],
-            site=loader.sites.get((plan.client, plan.site or "")), contact=contact, queue=queue,
-            category=loader.categories[plan.category], subject=subject, priority=priority,
-            assignee=assignee, status=Status.OPEN if assignee else Status.NEW,
-            created_at=at, updated_at=at,
+            number=self.number,
+            client=loader.clients[plan.client],
+            site=loader.sites.get((plan.client, plan.site or "")),
+            contact=contact,
+            queue=queue,
+            category=loader.categories[plan.category],
+            subject=subject,
+            priority=priority,
+            assignee=assignee,
+            status=Status.OPEN if assignee else Status.NEW,
+            created_at=at,
+            updated_at=at,
         )
         self._apply_sla(ticket)
         self.tickets[plan.key] = ticket
-        self._event(ticket, EventKind.CREATED, actor, now=at, body=body, is_public=True,
-                    data={"subject": subject})
+        self._event(
+            ticket,
+            EventKind.CREATED,
+            actor,
+            now=at,
+            body=body,
+            is_public=True,
+            data={"subject": subject},
+        )
         self.search[ticket.number] = f"{subject}\n{body}"
 
     def apply(self, step: Step) -> None:
@@ -169,8 +206,13 @@ class BulkReplayer:
                 return
             before = ticket.assignee.username if ticket.assignee else None
             ticket.assignee = assignee
-            self._event(ticket, EventKind.ASSIGNMENT, actor, now=at,
-                        data={"changes": {"assignee": [before, assignee.username]}})
+            self._event(
+                ticket,
+                EventKind.ASSIGNMENT,
+                actor,
+                now=at,
+                data={"changes": {"assignee": [before, assignee.username]}},
+            )
             if ticket.status == Status.NEW:
                 self._set_status(ticket, Status.OPEN, actor, at)
         elif kind == "priority":
@@ -178,26 +220,53 @@ class BulkReplayer:
                 return
             before, ticket.priority = ticket.priority, step.value
             self._apply_sla(ticket)
-            self._event(ticket, EventKind.PRIORITY, actor, now=at,
-                        data={"changes": {"priority": [before, step.value]}})
+            self._event(
+                ticket,
+                EventKind.PRIORITY,
+                actor,
+                now=at,
+                data={"changes": {"priority": [before, step.value]}},
+            )
         elif kind == "fields":
             queue = loader.queues[step.value]
             if ticket.queue == queue:
                 return
             label = str(ticket.queue) if ticket.queue is not None else None
             ticket.queue = queue
-            self._event(ticket, EventKind.FIELDS, actor, now=at,
-                        data={"changes": {"queue": [label, str(queue)]}})
+            self._event(
+                ticket,
+                EventKind.FIELDS,
+                actor,
+                now=at,
+                data={"changes": {"queue": [label, str(queue)]}},
+            )
         elif kind == "time":
             work_type = loader.work_types.get(step.extra["work_type"])
             note = step.body.strip()
-            entry = TimeEntry(ticket=ticket, user=actor, minutes=step.value,
-                              is_billable=step.extra["is_billable"], work_type=work_type, note=note,
-                              worked_on=timezone.localdate(at), created_at=at)
+            entry = TimeEntry(
+                ticket=ticket,
+                user=actor,
+                minutes=step.value,
+                is_billable=step.extra["is_billable"],
+                work_type=work_type,
+                note=note,
+                worked_on=timezone.localdate(at),
+                created_at=at,
+            )
             # The entry's id is filled in once the entries are saved.
-            event = self._event(ticket, EventKind.TIME, actor, now=at, body=note, data={
-                "minutes": step.value, "is_billable": step.extra["is_billable"], "time_entry": None,
-                "work_type": work_type.name if work_type else None})
+            event = self._event(
+                ticket,
+                EventKind.TIME,
+                actor,
+                now=at,
+                body=note,
+                data={
+                    "minutes": step.value,
+                    "is_billable": step.extra["is_billable"],
+                    "time_entry": None,
+                    "work_type": work_type.name if work_type else None,
+                },
+            )
             self.entries.append((entry, event))
         elif kind == "merge":
             target = self.tickets[step.value]
@@ -211,8 +280,9 @@ class BulkReplayer:
             return
         elif kind == "link":
             other = self.tickets[step.value]
-            self.links.append(TicketLink(from_ticket=ticket, to_ticket=other, created_by=actor,
-                                         created_at=at))
+            self.links.append(
+                TicketLink(from_ticket=ticket, to_ticket=other, created_by=actor, created_at=at)
+            )
             self._event(ticket, EventKind.LINK, actor, now=at, data={"linked": other.number})
             self._event(other, EventKind.LINK, actor, now=at, data={"linked": ticket.number})
             other.updated_at = at
@@ -238,5 +308,6 @@ class BulkReplayer:
         TicketEvent.objects.bulk_create(self.events, batch_size=500)
         TicketLink.objects.bulk_create(self.links)
         SearchDocument.objects.bulk_create(
-            [SearchDocument(ticket=t, body=self.search[t.number]) for t in tickets], batch_size=500)
+            [SearchDocument(ticket=t, body=self.search[t.number]) for t in tickets], batch_size=500
+        )
         progress(f"{len(tickets)} tickets, {len(self.events)} timeline events written")

@@ -61,7 +61,18 @@ def test_staff_reach_every_client(world, kind: str, role: str) -> None:
 
 @pytest.mark.parametrize("kind", LOOKUPS)
 @pytest.mark.parametrize(
-    "bad", ["", "not-a-uuid", "1 OR 1=1", "../../etc", None, 10**30, "٣", "\x00", "8f20eff2-7207-4987-a8ae-aba5e2027fcf"]
+    "bad",
+    [
+        "",
+        "not-a-uuid",
+        "1 OR 1=1",
+        "../../etc",
+        None,
+        10**30,
+        "٣",
+        "\x00",
+        "8f20eff2-7207-4987-a8ae-aba5e2027fcf",
+    ],
 )
 def test_garbage_and_unknown_ids_are_404(world, kind: str, bad: object) -> None:
     lookup, _ident = LOOKUPS[kind]

@@ -71,6 +71,7 @@ def test_plan_tickets_are_realistic(full_plan: Any) -> None:
         assert step.at < NOW
         assert step.at >= last.get(step.ticket, step.at)
         last[step.ticket] = step.at
+
     # The surge: several times more remote-access and security tickets a day in the last
     # three weeks than before, and a bigger share of all tickets.
     def per_day(selected: list[Any], days: int) -> float:
@@ -101,8 +102,12 @@ def test_spanish_national_holidays() -> None:
 
 
 # Volatile values that legitimately differ between two loads of the same plan.
-VOLATILE = {("core", "user", "password"), ("core", "user", "date_joined"),
-            ("core", "auditevent", "at"), ("core", "auditevent", "object_id")}
+VOLATILE = {
+    ("core", "user", "password"),
+    ("core", "user", "date_joined"),
+    ("core", "auditevent", "at"),
+    ("core", "auditevent", "object_id"),
+}
 
 
 def snapshot() -> dict[str, list[tuple[Any, ...]]]:
@@ -116,8 +121,12 @@ def snapshot() -> dict[str, list[tuple[Any, ...]]]:
     tables = {}
     for model in project:
         meta = model._meta
-        fields = [f for f in meta.concrete_fields if not isinstance(f, models.UUIDField)
-                  and (meta.app_label, meta.model_name, f.name) not in VOLATILE]
+        fields = [
+            f
+            for f in meta.concrete_fields
+            if not isinstance(f, models.UUIDField)
+            and (meta.app_label, meta.model_name, f.name) not in VOLATILE
+        ]
         rows = []
         for obj in model._base_manager.order_by("pk"):
             row = []

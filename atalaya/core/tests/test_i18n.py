@@ -53,8 +53,17 @@ class Entry:
         return self.msgctxt, self.msgid
 
 
-_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "a": "\a", "b": "\b",
-            "f": "\f", "v": "\v"}
+_ESCAPES = {
+    "n": "\n",
+    "t": "\t",
+    "r": "\r",
+    '"': '"',
+    "\\": "\\",
+    "a": "\a",
+    "b": "\b",
+    "f": "\f",
+    "v": "\v",
+}
 
 
 def _unquote(text: str, where: str) -> str:
@@ -250,9 +259,7 @@ def _marked_in_templates() -> list[tuple[str | None, str, str]]:
 
 def test_marked_strings_are_in_the_spanish_catalogue() -> None:
     """Strings marked in code and templates are translated: run makemessages after adding some."""
-    translated = {
-        e.key for e in read_po(po_path("es")) if e.msgid and all(e.msgstr.values())
-    }
+    translated = {e.key for e in read_po(po_path("es")) if e.msgid and all(e.msgstr.values())}
     marked = _marked_in_templates()
     for path in _source_files(".py"):
         marked.extend(_marked_in_python(path))
@@ -291,7 +298,7 @@ def test_untranslated_text_detector_finds_bare_english() -> None:
         '{% load i18n %}<h1>Tickets</h1><button title="Remove it">{% translate "Go" %}</button>'
     )
     assert _untranslated_text(sample) == ["Tickets", "Remove it"]
-    assert _untranslated_text('<p>{% blocktranslate %}Hi {{ n }}{% endblocktranslate %}</p>') == []
+    assert _untranslated_text("<p>{% blocktranslate %}Hi {{ n }}{% endblocktranslate %}</p>") == []
 
 
 def test_templates_show_no_untranslated_text() -> None:
@@ -331,8 +338,17 @@ def spanish(world: World) -> World:
 def test_spanish_technician_sees_spanish_ticket_list(spanish: World) -> None:
     page = _page(spanish.http(spanish.tech), reverse("tickets:list"))
     assert '<html lang="es">' in page
-    for text in ("Aplicar filtros", "Vistas guardadas", "Nuevo ticket", "Asunto", "Sin asignar",
-                 "Quién lleva qué", "Cerrar sesión", "Cualquier estado", "Nuevo"):
+    for text in (
+        "Aplicar filtros",
+        "Vistas guardadas",
+        "Nuevo ticket",
+        "Asunto",
+        "Sin asignar",
+        "Quién lleva qué",
+        "Cerrar sesión",
+        "Cualquier estado",
+        "Nuevo",
+    ):
         assert text in page, text
     for text in ("Apply filters", "Saved views", "Unassigned", "Sign out"):
         assert text not in page, text
@@ -341,9 +357,19 @@ def test_spanish_technician_sees_spanish_ticket_list(spanish: World) -> None:
 def test_spanish_technician_sees_spanish_ticket_page(spanish: World) -> None:
     url = reverse("tickets:detail", args=[spanish.ticket_a.number])
     page = _page(spanish.http(spanish.tech), url)
-    for text in ("Respuesta pública", "Nota interna", "Registrar tiempo", "Cronología",
-                 "Cambiar estado", "Tickets vinculados", "Plazo de primera respuesta",
-                 "Fusionar", "Soporte remoto", "Presencial", "Esperando al cliente"):
+    for text in (
+        "Respuesta pública",
+        "Nota interna",
+        "Registrar tiempo",
+        "Cronología",
+        "Cambiar estado",
+        "Tickets vinculados",
+        "Plazo de primera respuesta",
+        "Fusionar",
+        "Soporte remoto",
+        "Presencial",
+        "Esperando al cliente",
+    ):
         assert text in page, text
     for text in ("Public reply", "Internal note", "Log time", "Remote support", "Timeline"):
         assert text not in page, text
@@ -363,8 +389,15 @@ def test_spanish_dashboards_and_client_page(spanish: World) -> None:
     flooded = _page(client, reverse("tickets:flooded"))
     assert "Dónde estamos desbordados" in flooded and "Últimos 30 días" in flooded
     detail = _page(client, reverse("client_detail", args=[spanish.client_a.public_id]))
-    for text in ("Horario laboral", "Próximos festivos", "Dominios de correo", "Sedes",
-                 "Acceso al portal", "Historial reciente", "lun"):
+    for text in (
+        "Horario laboral",
+        "Próximos festivos",
+        "Dominios de correo",
+        "Sedes",
+        "Acceso al portal",
+        "Historial reciente",
+        "lun",
+    ):
         assert text in detail, text
 
 
@@ -383,15 +416,20 @@ def test_spanish_portal_user_sees_spanish_portal(spanish: World) -> None:
 
 def test_spanish_account_page(spanish: World) -> None:
     page = _page(spanish.http(spanish.tech), reverse("account"))
-    for text in ("Idioma y zona horaria", "Cambiar contraseña", "Verificación en dos pasos",
-                 "Tokens de API", "Contraseña actual", "Español"):
+    for text in (
+        "Idioma y zona horaria",
+        "Cambiar contraseña",
+        "Verificación en dos pasos",
+        "Tokens de API",
+        "Contraseña actual",
+        "Español",
+    ):
         assert text in page, text
     assert "Change password" not in page
 
 
 def test_profile_language_wins_over_the_browser(spanish: World) -> None:
-    spanish_page = _page(spanish.http(spanish.tech), reverse("tickets:list"),
-                         accept_language="en")
+    spanish_page = _page(spanish.http(spanish.tech), reverse("tickets:list"), accept_language="en")
     assert "Aplicar filtros" in spanish_page
     english = spanish.http(spanish.readonly)  # still "en" in the profile
     english_page = _page(english, reverse("tickets:list"), accept_language="es")

@@ -28,14 +28,23 @@ def free_port() -> int:
 def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """A fresh SQLite install in a temporary directory, migrated and with a small demo."""
     data = tmp_path_factory.mktemp("serve")
-    environ = {**os.environ, "ATALAYA_DATA_DIR": str(data),
-               "DJANGO_SETTINGS_MODULE": "atalaya.settings"}
+    environ = {
+        **os.environ,
+        "ATALAYA_DATA_DIR": str(data),
+        "DJANGO_SETTINGS_MODULE": "atalaya.settings",
+    }
     for name in ("ATALAYA_DATABASE_URL", "ATALAYA_REDIS_URL", "ATALAYA_PORT", "ATALAYA_HOST"):
         environ.pop(name, None)
     cli = [sys.executable, "-m", "atalaya.cli"]
     subprocess.run([*cli, "migrate", "-v0"], env=environ, cwd=REPO, check=True, timeout=180)
-    subprocess.run([*cli, "demo", "--tickets", "30"], env=environ, cwd=REPO, check=True,
-                   timeout=180, capture_output=True)
+    subprocess.run(
+        [*cli, "demo", "--tickets", "30"],
+        env=environ,
+        cwd=REPO,
+        check=True,
+        timeout=180,
+        capture_output=True,
+    )
     return environ
 
 
@@ -44,8 +53,12 @@ class Served:
 
     def __init__(self, env: dict[str, str], *args: str) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "atalaya.cli", "serve", *args], env=env, cwd=REPO,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [sys.executable, "-m", "atalaya.cli", "serve", *args],
+            env=env,
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         self.lines: list[str] = []
         self.reader = threading.Thread(target=self._read, daemon=True)
@@ -107,8 +120,9 @@ def test_serve_answers_http_and_stops_cleanly(served: tuple[Served, int]) -> Non
         assert response.status == 200
         assert "csrfmiddlewaretoken" in response.read().decode()
     # Static files come from whitenoise without collectstatic.
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/static/atalaya/atalaya.css",
-                                timeout=30) as response:
+    with urllib.request.urlopen(
+        f"http://127.0.0.1:{port}/static/atalaya/atalaya.css", timeout=30
+    ) as response:
         assert response.status == 200 and len(response.read()) > 100
     web, worker = server.children()
     server.wait_for("Huey consumer started")
@@ -135,8 +149,14 @@ def test_serve_refuses_a_busy_port(env: dict[str, str]) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = subprocess.run([sys.executable, "-m", "atalaya.cli", "serve", "--port", str(port)],
-                                env=env, cwd=REPO, capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            [sys.executable, "-m", "atalaya.cli", "serve", "--port", str(port)],
+            env=env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert result.returncode != 0
     assert f"Cannot listen on 127.0.0.1:{port}" in result.stderr
     assert "ATALAYA_PORT" in result.stderr

@@ -61,17 +61,20 @@ def test_clear_expired_sessions_runs(immediate: None) -> None:
     live.create()
     old.create()
     Session.objects.filter(session_key=old.session_key).update(
-        expire_date=timezone.now() - timedelta(days=1))
+        expire_date=timezone.now() - timedelta(days=1)
+    )
     clear_expired_sessions()
     assert list(Session.objects.values_list("session_key", flat=True)) == [live.session_key]
 
 
 def _resolved(world: World, days_ago: int) -> Ticket:
     at = timezone.now() - timedelta(days=days_ago + 1)
-    ticket = services.create_ticket(actor=world.tech, client=world.client_a, subject="Printer",
-                                    contact=world.contact_a, now=at)
-    services.change_status(ticket, actor=world.tech, status=Status.RESOLVED,
-                           now=at + timedelta(days=1))
+    ticket = services.create_ticket(
+        actor=world.tech, client=world.client_a, subject="Printer", contact=world.contact_a, now=at
+    )
+    services.change_status(
+        ticket, actor=world.tech, status=Status.RESOLVED, now=at + timedelta(days=1)
+    )
     return ticket
 
 
@@ -136,8 +139,12 @@ def test_settings_use_redis_and_the_consumer_runs_jobs_from_it(tmp_path: Path) -
     """With ATALAYA_REDIS_URL set, jobs go to Redis and ``run_huey`` executes them."""
     _redis_or_fail()
     url = f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}"
-    env = {**os.environ, "ATALAYA_REDIS_URL": url, "ATALAYA_DATA_DIR": str(tmp_path),
-           "DJANGO_SETTINGS_MODULE": "atalaya.settings"}
+    env = {
+        **os.environ,
+        "ATALAYA_REDIS_URL": url,
+        "ATALAYA_DATA_DIR": str(tmp_path),
+        "DJANGO_SETTINGS_MODULE": "atalaya.settings",
+    }
     env.pop("ATALAYA_DATABASE_URL", None)
     queue = RedisHuey("atalaya", url=url)
     queue.flush()
@@ -149,12 +156,25 @@ def test_settings_use_redis_and_the_consumer_runs_jobs_from_it(tmp_path: Path) -
         "print(type(HUEY).__name__)\n"
         "clear_expired_sessions()\n"
     )
-    out = subprocess.run([*atalaya, "shell", "-c", enqueue], env=env, check=True, cwd=REPO,
-                         capture_output=True, text=True, timeout=60).stdout
+    out = subprocess.run(
+        [*atalaya, "shell", "-c", enqueue],
+        env=env,
+        check=True,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
     assert out.strip().splitlines()[-1] == "RedisHuey"
     assert queue.pending_count() == 1
-    consumer = subprocess.Popen([*atalaya, "run_huey", "--workers", "1"], env=env, cwd=REPO,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    consumer = subprocess.Popen(
+        [*atalaya, "run_huey", "--workers", "1"],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 30
         while queue.pending_count() and time.monotonic() < deadline:

@@ -34,7 +34,9 @@ def home(request: HttpRequest) -> HttpResponse:
 
 def _safe_next(request: HttpRequest) -> str:
     target = request.POST.get("next") or request.GET.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+    if target and url_has_allowed_host_and_scheme(
+        target, {request.get_host()}, request.is_secure()
+    ):
         return target
     return "/"
 
@@ -82,8 +84,12 @@ def login_view(request: HttpRequest) -> HttpResponse:
                 login(request, user)
                 return redirect(_safe_next(request))
     status = 200 if not error else 400
-    return render(request, "core/login.html", {"error": error, "username": username,
-                                               "next": _safe_next(request)}, status=status)
+    return render(
+        request,
+        "core/login.html",
+        {"error": error, "username": username, "next": _safe_next(request)},
+        status=status,
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -105,12 +111,15 @@ def login_totp(request: HttpRequest) -> HttpResponse:
             record_login_failure(user)
             _count_address_failure(request)
             error = _("That code is not right.")
-    return render(request, "core/login_totp.html", {"error": error, "next": _safe_next(request)},
-                  status=400 if error else 200)
+    return render(
+        request,
+        "core/login_totp.html",
+        {"error": error, "next": _safe_next(request)},
+        status=400 if error else 200,
+    )
 
 
 @require_POST
 def logout_view(request: HttpRequest) -> HttpResponse:
     logout(request)
     return redirect("login")
-

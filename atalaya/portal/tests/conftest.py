@@ -57,13 +57,18 @@ class TwoClientContact:
 @pytest.fixture
 def two_client_contact(world: World) -> TwoClientContact:
     """A contact of client A and a third client C (never of B), with a portal login."""
-    client_c = core_services.create_client(actor=None, name="Castro Consultores",
-                                           mail_domains=["castro.example"])
+    client_c = core_services.create_client(
+        actor=None, name="Castro Consultores", mail_domains=["castro.example"]
+    )
     core_services.add_site(actor=None, client=client_c, name="Main office")
     contact = core_services.create_contact(
-        actor=None, clients=[world.client_a, client_c], name="Dora Dual",
-        email="dora@castro.example", language="en",
+        actor=None,
+        clients=[world.client_a, client_c],
+        name="Dora Dual",
+        email="dora@castro.example",
+        language="en",
     )
-    user = core_services.create_portal_user(actor=None, contact=contact,
-                                            username="dora@castro.example", password=PASSWORD)
+    user = core_services.create_portal_user(
+        actor=None, contact=contact, username="dora@castro.example", password=PASSWORD
+    )
     return TwoClientContact(contact=contact, user=user, client_c=client_c)

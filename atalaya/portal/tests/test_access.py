@@ -15,8 +15,12 @@ pytestmark = pytest.mark.django_db
 
 def _attachment_of(world: World, ticket_name: str = "ticket_a") -> Attachment:
     ticket = getattr(world, ticket_name)
-    event = services.add_reply(ticket, actor=world.tech, body="Here is the log.",
-                               attachments=[SimpleUploadedFile("vpn.log", b"log line\n")])
+    event = services.add_reply(
+        ticket,
+        actor=world.tech,
+        body="Here is the log.",
+        attachments=[SimpleUploadedFile("vpn.log", b"log line\n")],
+    )
     return Attachment.objects.get(event=event)
 
 
@@ -60,8 +64,9 @@ def test_unknown_ticket_number_is_404(world: World) -> None:
 
 def test_reply_to_another_clients_ticket_is_404_and_writes_nothing(world: World) -> None:
     before = TicketEvent.objects.filter(ticket=world.ticket_b).count()
-    response = world.http(world.portal_a).post(f"/portal/tickets/{world.ticket_b.number}/",
-                                               {"body": "sneaky"})
+    response = world.http(world.portal_a).post(
+        f"/portal/tickets/{world.ticket_b.number}/", {"body": "sneaky"}
+    )
     assert response.status_code == 404
     assert TicketEvent.objects.filter(ticket=world.ticket_b).count() == before
 
@@ -108,8 +113,16 @@ def test_inactive_portal_user_gets_nothing(world: World) -> None:
 
 @pytest.mark.parametrize(
     ("page", "method"),
-    [("list", "post"), ("list", "delete"), ("new", "put"), ("detail", "put"), ("detail", "delete"),
-     ("detail", "patch"), ("download", "post"), ("download", "delete")],
+    [
+        ("list", "post"),
+        ("list", "delete"),
+        ("new", "put"),
+        ("detail", "put"),
+        ("detail", "delete"),
+        ("detail", "patch"),
+        ("download", "post"),
+        ("download", "delete"),
+    ],
 )
 def test_wrong_method_is_405(world: World, page: str, method: str) -> None:
     url = _pages(world)[page]

@@ -18,10 +18,19 @@ def _upload(name: str, content: bytes, content_type: str = "text/plain") -> Simp
     return SimpleUploadedFile(name, content, content_type=content_type)
 
 
-def _reply_file(world: World, ticket=None, name: str = "report.txt",
-                content: bytes = b"all good\n", content_type: str = "text/plain") -> Attachment:
-    event = services.add_reply(ticket or world.ticket_a, actor=world.tech, body="See the file.",
-                               attachments=[_upload(name, content, content_type)])
+def _reply_file(
+    world: World,
+    ticket=None,
+    name: str = "report.txt",
+    content: bytes = b"all good\n",
+    content_type: str = "text/plain",
+) -> Attachment:
+    event = services.add_reply(
+        ticket or world.ticket_a,
+        actor=world.tech,
+        body="See the file.",
+        attachments=[_upload(name, content, content_type)],
+    )
     return Attachment.objects.get(event=event)
 
 
@@ -43,9 +52,12 @@ def test_public_file_downloads_as_attachment(english: World) -> None:
 
 def test_html_upload_is_never_served_as_html(english: World) -> None:
     world = english
-    event = services.add_reply(world.ticket_a, actor=world.portal_a, body="page",
-                               attachments=[_upload("page.xml", b"<html><script>x</script>",
-                                                    "text/html")])
+    event = services.add_reply(
+        world.ticket_a,
+        actor=world.portal_a,
+        body="page",
+        attachments=[_upload("page.xml", b"<html><script>x</script>", "text/html")],
+    )
     att = Attachment.objects.get(event=event)
     response = world.http(world.portal_a).get(_url(world.ticket_a, att))
     assert response.status_code == 200
@@ -64,8 +76,12 @@ def test_file_is_listed_on_the_ticket_page(english: World) -> None:
 
 def test_file_of_an_internal_note_is_404_and_not_listed(english: World) -> None:
     world = english
-    event = services.add_note(world.ticket_a, actor=world.tech, body="internal",
-                              attachments=[_upload("passwords.txt", b"hunter2")])
+    event = services.add_note(
+        world.ticket_a,
+        actor=world.tech,
+        body="internal",
+        attachments=[_upload("passwords.txt", b"hunter2")],
+    )
     att = Attachment.objects.get(event=event)
     http = world.http(world.portal_a)
     assert http.get(_url(world.ticket_a, att)).status_code == 404
@@ -99,9 +115,13 @@ def test_file_missing_from_storage_is_404_not_500(english: World, media_root: Pa
 def test_client_can_upload_with_a_reply_and_download_it_again(english: World) -> None:
     world = english
     http = world.http(world.portal_a)
-    response = http.post(f"/portal/tickets/{world.ticket_a.number}/", {
-        "body": "", "attachments": [_upload("screenshot.png", b"\x89PNG data", "image/png")],
-    })
+    response = http.post(
+        f"/portal/tickets/{world.ticket_a.number}/",
+        {
+            "body": "",
+            "attachments": [_upload("screenshot.png", b"\x89PNG data", "image/png")],
+        },
+    )
     assert response.status_code == 302
     att = Attachment.objects.get(filename="screenshot.png")
     assert att.event.kind == "reply" and att.event.is_public

@@ -92,8 +92,9 @@ def test_technician_ticket_and_reply_reach_the_right_client_only(
     form.locator('select[name="client"]').select_option(label=world.client_a.name)
     # With HTMX the client's sites are swapped in; wait for them so the swap cannot
     # race the submit (without JavaScript the option is simply never needed).
-    tech.wait_for_selector(f'#client-fields select[name="site"] option:text("{world.site_a.name}")',
-                           state="attached")
+    tech.wait_for_selector(
+        f'#client-fields select[name="site"] option:text("{world.site_a.name}")', state="attached"
+    )
     form.locator('select[name="site"]').select_option(label=world.site_a.name)
     form.locator('input[name="subject"]').fill(subject)
     form.locator('textarea[name="body"]').fill("Users at HQ lose the VPN every hour.")
@@ -110,8 +111,9 @@ def test_technician_ticket_and_reply_reach_the_right_client_only(
     reply_form.locator('textarea[name="body"]').fill(reply)
     reply_form.locator('button[type="submit"]').click()
     tech.locator(".timeline li.reply .body", has_text="Please update the VPN client").wait_for()
-    assert TicketEvent.objects.filter(ticket=ticket, kind=EventKind.REPLY, body=reply,
-                                      is_public=True).exists()
+    assert TicketEvent.objects.filter(
+        ticket=ticket, kind=EventKind.REPLY, body=reply, is_public=True
+    ).exists()
     tech.context.close()
 
     # Client A's portal user signs in and finds the reply on the ticket in the portal.
@@ -153,7 +155,9 @@ def test_client_opens_a_ticket_in_the_portal_and_replies(
     number = int(re.search(r"/portal/tickets/(\d+)/$", page.url).group(1))  # type: ignore[union-attr]
     ticket = Ticket.objects.get(number=number)
     assert (ticket.client_id, ticket.contact_id, ticket.priority) == (
-        world.client_a.pk, world.contact_a.pk, "high"
+        world.client_a.pk,
+        world.contact_a.pk,
+        "high",
     )
 
     page.fill('#reply textarea[name="body"]', "Also a docking station, please.")

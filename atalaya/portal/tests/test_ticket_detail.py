@@ -38,19 +38,23 @@ def test_internal_notes_time_and_assignment_never_show(english: World) -> None:
 
 def test_event_wrongly_marked_public_of_a_private_kind_stays_hidden(english: World) -> None:
     world = english
-    TicketEvent.objects.create(ticket=world.ticket_a, kind="note", is_public=True,
-                               body="MISFLAGGED-NOTE", actor=world.tech)
+    TicketEvent.objects.create(
+        ticket=world.ticket_a, kind="note", is_public=True, body="MISFLAGGED-NOTE", actor=world.tech
+    )
     content = world.http(world.portal_a).get(_url(world.ticket_a)).content.decode()
     assert "MISFLAGGED-NOTE" not in content
 
 
-@pytest.mark.parametrize("status,words", [
-    (Status.OPEN, "We are working on it"),
-    (Status.WAITING_CLIENT, "Waiting for your reply"),
-    (Status.WAITING_THIRD_PARTY, "Waiting for a supplier"),
-    (Status.RESOLVED, "Resolved"),
-    (Status.CLOSED, "Closed"),
-])
+@pytest.mark.parametrize(
+    "status,words",
+    [
+        (Status.OPEN, "We are working on it"),
+        (Status.WAITING_CLIENT, "Waiting for your reply"),
+        (Status.WAITING_THIRD_PARTY, "Waiting for a supplier"),
+        (Status.RESOLVED, "Resolved"),
+        (Status.CLOSED, "Closed"),
+    ],
+)
 def test_status_in_plain_language(english: World, status: str, words: str) -> None:
     world = english
     services.change_status(world.ticket_a, actor=world.tech, status=status)
@@ -114,9 +118,13 @@ def test_reply_with_a_forbidden_file_saves_nothing(english: World) -> None:
 
     world = english
     before = TicketEvent.objects.count()
-    response = world.http(world.portal_a).post(_url(world.ticket_a), {
-        "body": "see attached", "attachments": [SimpleUploadedFile("evil.html", b"<script>")],
-    })
+    response = world.http(world.portal_a).post(
+        _url(world.ticket_a),
+        {
+            "body": "see attached",
+            "attachments": [SimpleUploadedFile("evil.html", b"<script>")],
+        },
+    )
     assert response.status_code == 400
     assert "attachments" in response.context["form"].errors
     assert TicketEvent.objects.count() == before

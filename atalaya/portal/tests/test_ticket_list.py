@@ -22,8 +22,9 @@ def test_lists_own_clients_tickets_only(english: World) -> None:
 
 def test_status_filter_open_resolved_all(english: World) -> None:
     world = english
-    done = services.create_ticket(actor=world.tech, client=world.client_a,
-                                  subject="Old mailbox quota")
+    done = services.create_ticket(
+        actor=world.tech, client=world.client_a, subject="Old mailbox quota"
+    )
     services.change_status(done, actor=world.tech, status="resolved")
     http = world.http(world.portal_a)
 
@@ -38,8 +39,9 @@ def test_status_filter_open_resolved_all(english: World) -> None:
 
 def test_search_finds_by_subject_and_reply_text(english: World) -> None:
     world = english
-    outlook = services.create_ticket(actor=world.tech, client=world.client_a,
-                                     subject="Outlook crashes")
+    outlook = services.create_ticket(
+        actor=world.tech, client=world.client_a, subject="Outlook crashes"
+    )
     services.add_reply(outlook, actor=world.tech, body="Please reinstall the antivirus plugin.")
     http = world.http(world.portal_a)
 
@@ -79,16 +81,26 @@ def test_single_client_contact_sees_no_company_filter(english: World) -> None:
 
 def test_filter_by_a_client_not_ones_own_shows_nothing_of_it(english: World) -> None:
     world = english
-    content = world.http(world.portal_a).get(
-        f"/portal/?client={world.client_b.public_id}&status=all"
-    ).content
+    content = (
+        world.http(world.portal_a)
+        .get(f"/portal/?client={world.client_b.public_id}&status=all")
+        .content
+    )
     assert b"Printer jammed" not in content
 
 
-@pytest.mark.parametrize("query", [
-    "?status=bogus", "?page=abc", "?page=-3", "?page=99999", "?client=not-a-uuid",
-    "?q=%22NEAR%28*%22", "?q=" + "x" * 500,
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "?status=bogus",
+        "?page=abc",
+        "?page=-3",
+        "?page=99999",
+        "?client=not-a-uuid",
+        "?q=%22NEAR%28*%22",
+        "?q=" + "x" * 500,
+    ],
+)
 def test_bad_query_strings_still_answer_200(english: World, query: str) -> None:
     response = english.http(english.portal_a).get("/portal/" + query)
     assert response.status_code == 200
@@ -97,8 +109,12 @@ def test_bad_query_strings_still_answer_200(english: World, query: str) -> None:
 def test_pagination_and_query_count(english: World, django_assert_max_num_queries) -> None:
     world = english
     for i in range(30):
-        services.create_ticket(actor=world.tech, client=world.client_a, site=world.site_a,
-                               subject=f"Laptop {i:02d} slow")
+        services.create_ticket(
+            actor=world.tech,
+            client=world.client_a,
+            site=world.site_a,
+            subject=f"Laptop {i:02d} slow",
+        )
     http = world.http(world.portal_a)
     with django_assert_max_num_queries(6):
         first = http.get("/portal/")
@@ -118,8 +134,9 @@ def test_query_count_for_a_contact_of_several_clients(
     world: World, two_client_contact: TwoClientContact, django_assert_max_num_queries
 ) -> None:
     for i in range(10):
-        services.create_ticket(actor=world.tech, client=two_client_contact.client_c,
-                               subject=f"Castro {i}")
+        services.create_ticket(
+            actor=world.tech, client=two_client_contact.client_c, subject=f"Castro {i}"
+        )
     http = two_client_contact.http()
     with django_assert_max_num_queries(7):
         response = http.get(f"/portal/?client={two_client_contact.client_c.public_id}&q=castro")
@@ -128,8 +145,9 @@ def test_query_count_for_a_contact_of_several_clients(
 
 def test_subject_html_is_escaped(english: World) -> None:
     world = english
-    services.create_ticket(actor=world.tech, client=world.client_a,
-                           subject='<img src=x onerror="alert(1)">')
+    services.create_ticket(
+        actor=world.tech, client=world.client_a, subject='<img src=x onerror="alert(1)">'
+    )
     content = world.http(world.portal_a).get("/portal/").content.decode()
     assert '<img src=x onerror="alert(1)">' not in content
     assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in content

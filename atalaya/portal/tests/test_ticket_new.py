@@ -30,10 +30,15 @@ def test_form_has_no_company_field_for_a_single_company_contact(english: World) 
 
 def test_opens_a_ticket_as_the_contact(english: World) -> None:
     world = english
-    response = world.http(world.portal_a).post("/portal/tickets/new/", {
-        "subject": "Cannot print to the plotter", "body": "It says offline.",
-        "priority": "high", "site": str(world.site_a.public_id),
-    })
+    response = world.http(world.portal_a).post(
+        "/portal/tickets/new/",
+        {
+            "subject": "Cannot print to the plotter",
+            "body": "It says offline.",
+            "priority": "high",
+            "site": str(world.site_a.public_id),
+        },
+    )
     ticket = Ticket.objects.get(subject="Cannot print to the plotter")
     assert response.status_code == 302
     assert response["Location"] == f"/portal/tickets/{ticket.number}/"
@@ -51,24 +56,34 @@ def test_opens_a_ticket_as_the_contact(english: World) -> None:
 
 def test_attachments_are_stored_with_the_ticket(english: World) -> None:
     world = english
-    files = [SimpleUploadedFile("error.png", b"\x89PNG fake", content_type="image/png"),
-             SimpleUploadedFile("notes.txt", b"tried rebooting")]
-    response = world.http(world.portal_a).post("/portal/tickets/new/", {
-        "subject": "Screen flickers", "priority": "normal", "attachments": files,
-    })
+    files = [
+        SimpleUploadedFile("error.png", b"\x89PNG fake", content_type="image/png"),
+        SimpleUploadedFile("notes.txt", b"tried rebooting"),
+    ]
+    response = world.http(world.portal_a).post(
+        "/portal/tickets/new/",
+        {
+            "subject": "Screen flickers",
+            "priority": "normal",
+            "attachments": files,
+        },
+    )
     assert response.status_code == 302
     ticket = Ticket.objects.get(subject="Screen flickers")
     names = sorted(ticket.attachments.values_list("filename", flat=True))
     assert names == ["error.png", "notes.txt"]
 
 
-@pytest.mark.parametrize("data,field", [
-    ({"subject": "", "priority": "normal"}, "subject"),
-    ({"subject": "   ", "priority": "normal"}, "subject"),
-    ({"subject": "x" * 251, "priority": "normal"}, "subject"),
-    ({"subject": "Urgent!", "priority": "urgent"}, "priority"),
-    ({"subject": "Bad site", "priority": "normal", "site": "not-a-uuid"}, "site"),
-])
+@pytest.mark.parametrize(
+    "data,field",
+    [
+        ({"subject": "", "priority": "normal"}, "subject"),
+        ({"subject": "   ", "priority": "normal"}, "subject"),
+        ({"subject": "x" * 251, "priority": "normal"}, "subject"),
+        ({"subject": "Urgent!", "priority": "urgent"}, "priority"),
+        ({"subject": "Bad site", "priority": "normal", "site": "not-a-uuid"}, "site"),
+    ],
+)
 def test_bad_input_is_a_form_error_and_saves_nothing(
     english: World, data: dict, field: str
 ) -> None:
@@ -82,9 +97,14 @@ def test_bad_input_is_a_form_error_and_saves_nothing(
 def test_site_of_another_client_is_refused(english: World) -> None:
     world = english
     before = _counts()
-    response = world.http(world.portal_a).post("/portal/tickets/new/", {
-        "subject": "Wrong site", "priority": "normal", "site": str(world.site_b.public_id),
-    })
+    response = world.http(world.portal_a).post(
+        "/portal/tickets/new/",
+        {
+            "subject": "Wrong site",
+            "priority": "normal",
+            "site": str(world.site_b.public_id),
+        },
+    )
     assert response.status_code == 400
     assert "site" in response.context["form"].errors
     assert _counts() == before
@@ -92,11 +112,17 @@ def test_site_of_another_client_is_refused(english: World) -> None:
 
 def test_wrong_file_type_saves_nothing(english: World) -> None:
     before = _counts()
-    response = english.http(english.portal_a).post("/portal/tickets/new/", {
-        "subject": "Run this", "priority": "normal",
-        "attachments": [SimpleUploadedFile("ok.txt", b"fine"),
-                        SimpleUploadedFile("setup.exe", b"MZ...")],
-    })
+    response = english.http(english.portal_a).post(
+        "/portal/tickets/new/",
+        {
+            "subject": "Run this",
+            "priority": "normal",
+            "attachments": [
+                SimpleUploadedFile("ok.txt", b"fine"),
+                SimpleUploadedFile("setup.exe", b"MZ..."),
+            ],
+        },
+    )
     assert response.status_code == 400
     errors = response.context["form"].errors["attachments"]
     assert any("exe" in e for e in errors)
@@ -106,10 +132,14 @@ def test_wrong_file_type_saves_nothing(english: World) -> None:
 def test_oversized_file_saves_nothing(english: World, settings) -> None:
     settings.ATTACHMENT_MAX_BYTES = 1024
     before = _counts()
-    response = english.http(english.portal_a).post("/portal/tickets/new/", {
-        "subject": "Big log", "priority": "normal",
-        "attachments": [SimpleUploadedFile("big.log", b"x" * 4096)],
-    })
+    response = english.http(english.portal_a).post(
+        "/portal/tickets/new/",
+        {
+            "subject": "Big log",
+            "priority": "normal",
+            "attachments": [SimpleUploadedFile("big.log", b"x" * 4096)],
+        },
+    )
     assert response.status_code == 400
     assert any("big.log" in e for e in response.context["form"].errors["attachments"])
     assert _counts() == before
@@ -117,10 +147,14 @@ def test_oversized_file_saves_nothing(english: World, settings) -> None:
 
 def test_script_in_subject_and_body_is_escaped(english: World) -> None:
     world = english
-    response = world.http(world.portal_a).post("/portal/tickets/new/", {
-        "subject": "<script>alert('s')</script>", "body": "<b onmouseover=x>hi</b>",
-        "priority": "normal",
-    })
+    response = world.http(world.portal_a).post(
+        "/portal/tickets/new/",
+        {
+            "subject": "<script>alert('s')</script>",
+            "body": "<b onmouseover=x>hi</b>",
+            "priority": "normal",
+        },
+    )
     assert response.status_code == 302
     page = world.http(world.portal_a).get(response["Location"]).content.decode()
     assert "<script>alert('s')</script>" not in page
@@ -140,10 +174,15 @@ def test_contact_of_several_clients_chooses_the_company(
     assert str(world.client_b.public_id) not in form
 
     site_c = dual.client_c.sites.get()
-    response = http.post("/portal/tickets/new/", {
-        "client": str(dual.client_c.public_id), "site": str(site_c.public_id),
-        "subject": "Castro NAS full", "priority": "low",
-    })
+    response = http.post(
+        "/portal/tickets/new/",
+        {
+            "client": str(dual.client_c.public_id),
+            "site": str(site_c.public_id),
+            "subject": "Castro NAS full",
+            "priority": "low",
+        },
+    )
     assert response.status_code == 302
     ticket = Ticket.objects.get(subject="Castro NAS full")
     assert ticket.client == dual.client_c and ticket.contact == dual.contact
@@ -153,10 +192,15 @@ def test_contact_of_several_clients_cannot_mix_company_and_site(
     world: World, two_client_contact: TwoClientContact
 ) -> None:
     before = _counts()
-    response = two_client_contact.http().post("/portal/tickets/new/", {
-        "client": str(two_client_contact.client_c.public_id), "site": str(world.site_a.public_id),
-        "subject": "Mixed", "priority": "normal",
-    })
+    response = two_client_contact.http().post(
+        "/portal/tickets/new/",
+        {
+            "client": str(two_client_contact.client_c.public_id),
+            "site": str(world.site_a.public_id),
+            "subject": "Mixed",
+            "priority": "normal",
+        },
+    )
     assert response.status_code == 400
     assert "site" in response.context["form"].errors
     assert _counts() == before
@@ -166,9 +210,14 @@ def test_contact_of_several_clients_cannot_open_for_a_foreign_client(
     world: World, two_client_contact: TwoClientContact
 ) -> None:
     before = _counts()
-    response = two_client_contact.http().post("/portal/tickets/new/", {
-        "client": str(world.client_b.public_id), "subject": "For B", "priority": "normal",
-    })
+    response = two_client_contact.http().post(
+        "/portal/tickets/new/",
+        {
+            "client": str(world.client_b.public_id),
+            "subject": "For B",
+            "priority": "normal",
+        },
+    )
     assert response.status_code == 400
     assert "client" in response.context["form"].errors
     assert _counts() == before

@@ -27,7 +27,8 @@ def tickets(world) -> list[Ticket]:
     made = []
     for i in range(12):
         ticket = services.create_ticket(
-            actor=world.tech, client=world.client_a if i % 3 else world.client_b,
+            actor=world.tech,
+            client=world.client_a if i % 3 else world.client_b,
             subject=f"VPN drops {i}" if i % 2 else f"Printer jam {i}",
             body="Desde casa la conexión falla." if i % 4 == 0 else "The office printer is jammed.",
         )

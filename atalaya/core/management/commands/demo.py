@@ -32,12 +32,23 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--if-empty", action="store_true",
-                            help="do nothing when the database already has clients")
-        parser.add_argument("--seed", type=int, default=DEFAULT_SEED,
-                            help="the same seed gives the same data (default %(default)s)")
-        parser.add_argument("--tickets", type=int, default=DEFAULT_TICKETS,
-                            help="tickets to make, besides duplicates (default %(default)s)")
+        parser.add_argument(
+            "--if-empty",
+            action="store_true",
+            help="do nothing when the database already has clients",
+        )
+        parser.add_argument(
+            "--seed",
+            type=int,
+            default=DEFAULT_SEED,
+            help="the same seed gives the same data (default %(default)s)",
+        )
+        parser.add_argument(
+            "--tickets",
+            type=int,
+            default=DEFAULT_TICKETS,
+            help="tickets to make, besides duplicates (default %(default)s)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if is_loaded():
@@ -50,14 +61,19 @@ class Command(BaseCommand):
                 raise CommandError("--tickets must be at least 1")
             self.stdout.write("Loading the demo data…")
             try:
-                result = load_demo(seed=options["seed"], tickets=options["tickets"],
-                                   progress=lambda message: self.stdout.write(f"  {message}"))
+                result = load_demo(
+                    seed=options["seed"],
+                    tickets=options["tickets"],
+                    progress=lambda message: self.stdout.write(f"  {message}"),
+                )
             except DemoError as exc:
                 raise CommandError(str(exc)) from exc
-            self.stdout.write(self.style.SUCCESS(
-                f"Loaded {result.tickets} tickets with {result.events} timeline events and "
-                f"{result.contacts} contacts in {result.seconds:.1f} s."
-            ))
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"Loaded {result.tickets} tickets with {result.events} timeline events and "
+                    f"{result.contacts} contacts in {result.seconds:.1f} s."
+                )
+            )
         logins = demo_logins()
         if logins:
             self.stdout.write(format_logins(logins))

@@ -49,12 +49,23 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--host", default=os.environ.get("ATALAYA_HOST", "127.0.0.1"),
-                            help="address to listen on (default %(default)s)")
-        parser.add_argument("--port", type=int, default=_env_int("ATALAYA_PORT", 8000),
-                            help="port to listen on (default %(default)s)")
-        parser.add_argument("--workers", type=int, default=_env_int("ATALAYA_WEB_WORKERS", 2),
-                            help="web server processes, 4 threads each (default %(default)s)")
+        parser.add_argument(
+            "--host",
+            default=os.environ.get("ATALAYA_HOST", "127.0.0.1"),
+            help="address to listen on (default %(default)s)",
+        )
+        parser.add_argument(
+            "--port",
+            type=int,
+            default=_env_int("ATALAYA_PORT", 8000),
+            help="port to listen on (default %(default)s)",
+        )
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=_env_int("ATALAYA_WEB_WORKERS", 2),
+            help="web server processes, 4 threads each (default %(default)s)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         host, port, workers = options["host"], options["port"], options["workers"]
@@ -69,16 +80,38 @@ class Command(BaseCommand):
         # The children open their own connections; this one is not needed any more.
         connections.close_all()
 
-        env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE,
-               "PYTHONUNBUFFERED": "1"}
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE,
+            "PYTHONUNBUFFERED": "1",
+        }
         web = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
-            [sys.executable, "-m", "gunicorn", "atalaya.wsgi:application",
-             "--bind", f"{host}:{port}", "--workers", str(workers), "--threads", "4",
-             "--graceful-timeout", "10", "--access-logfile", "-", "--error-logfile", "-"],
-            env=env, process_group=0,
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "atalaya.wsgi:application",
+                "--bind",
+                f"{host}:{port}",
+                "--workers",
+                str(workers),
+                "--threads",
+                "4",
+                "--graceful-timeout",
+                "10",
+                "--access-logfile",
+                "-",
+                "--error-logfile",
+                "-",
+            ],
+            env=env,
+            process_group=0,
         )
-        worker = subprocess.Popen([sys.executable, "-m", "atalaya.cli", "run_huey"],  # noqa: S603
-                                  env=env, process_group=0)
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "atalaya.cli", "run_huey"],  # noqa: S603
+            env=env,
+            process_group=0,
+        )
         self.stdout.write(f"Web server pid {web.pid}, background worker pid {worker.pid}.")
 
         stop: list[int] = []
@@ -127,8 +160,14 @@ class Command(BaseCommand):
                     "with --port or ATALAYA_PORT."
                 ) from None
 
-    def _wait_ready(self, host: str, port: int, web: subprocess.Popen[bytes],
-                    worker: subprocess.Popen[bytes], stop: list[int]) -> bool:
+    def _wait_ready(
+        self,
+        host: str,
+        port: int,
+        web: subprocess.Popen[bytes],
+        worker: subprocess.Popen[bytes],
+        stop: list[int],
+    ) -> bool:
         target = _local(host)
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline and not stop:

@@ -43,11 +43,18 @@ class Command(BaseCommand):
         password = os.environ.get("ATALAYA_NEW_PASSWORD") or self._ask_password()
         try:
             user = create_staff_user(
-                actor=None, username=options["username"], password=password, role=options["role"],
-                email=options["email"], language=options["language"], time_zone=options["time_zone"],
+                actor=None,
+                username=options["username"],
+                password=password,
+                role=options["role"],
+                email=options["email"],
+                language=options["language"],
+                time_zone=options["time_zone"],
             )
         except ValidationError as exc:
-            raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())) from None
+            raise CommandError(
+                "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+            ) from None
         self.stdout.write(f"Created {user.username} ({user.role}).")
 
     def _ask_password(self) -> str:

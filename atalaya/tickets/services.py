@@ -160,7 +160,6 @@ def _touch(ticket: Ticket, now: datetime, *fields: str) -> None:
     ticket.save(update_fields=["updated_at", *fields])
 
 
-@transaction.atomic
 def create_ticket(
     *,
     actor: User,
@@ -179,7 +178,9 @@ def create_ticket(
     """Open a ticket for a client, with its first message, SLA clocks and search text.
 
     A portal user opens tickets only for their own clients and as themselves; staff
-    pick any contact of the client.
+    pick any contact of the client. Checks and SLA arithmetic happen before the
+    transaction: on SQLite it holds the database's one write lock, so it covers only
+    the writes (creation is the intake hot path: API, mail, monitoring).
     """
     now = now or timezone.now()
     _require_writer_or_portal(actor, client)
@@ -198,7 +199,6 @@ def create_ticket(
     for upload in attachments:
         validate_upload(upload)
     ticket = Ticket(
-        number=_next_number(),
         client=client,
         site=site,
         contact=contact,
@@ -212,21 +212,23 @@ def create_ticket(
         updated_at=now,
     )
     _apply_sla(ticket)
-    ticket.save()
-    event = _event(
-        ticket,
-        EventKind.CREATED,
-        actor,
-        now=now,
-        body=body,
-        is_public=True,
-        data={"subject": subject},
-    )
-    for upload in attachments:
-        _store_attachment(ticket, event, upload, now)
-    # A new ticket has no search document yet: one INSERT, not update_or_create's
-    # SELECT and savepoints.
-    SearchDocument.objects.create(ticket=ticket, body=f"{subject}\n{body}")
+    with transaction.atomic():
+        ticket.number = _next_number()
+        ticket.save()
+        event = _event(
+            ticket,
+            EventKind.CREATED,
+            actor,
+            now=now,
+            body=body,
+            is_public=True,
+            data={"subject": subject},
+        )
+        for upload in attachments:
+            _store_attachment(ticket, event, upload, now)
+        # A new ticket has no search document yet: one INSERT, not update_or_create's
+        # SELECT and savepoints.
+        SearchDocument.objects.create(ticket=ticket, body=f"{subject}\n{body}")
     return ticket
 
 

@@ -52,12 +52,11 @@ def chromium() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def site(live_server, world: World, django_db_serialized_rollback: None) -> str:
+def site(live_server, world: World) -> str:
     """The live server's base URL, with the world's data committed where it can see it.
 
-    Serialized rollback restores the migrations' seed data (queues, SLA targets, the
-    ticket counter) that a transactional test's flush would otherwise take away from
-    the tests that run after this one in the same process.
+    The flush after this transactional test is repaired by the root conftest, which
+    puts the migrations' seed rows back for the tests that follow.
     """
     return live_server.url
 

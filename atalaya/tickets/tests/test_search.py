@@ -258,7 +258,7 @@ def test_any_text_is_a_valid_query(world, query: str) -> None:
     assert numbers(query, viewer=world.portal_a) <= found
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_replies_saved_at_the_same_time_are_all_searchable(settings, tmp_path: Path) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     tech = core_services.create_staff_user(

@@ -599,7 +599,7 @@ def threads_use_a_file_database(tmp_path: Path) -> Iterator[None]:
         connections.settings["default"] = original
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_ticket_numbers_stay_unique_when_created_concurrently(settings, tmp_path: Path) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     tech = core_services.create_staff_user(

@@ -27,7 +27,6 @@ from atalaya.core.models import Client, Contact, Site, User
 from atalaya.tickets import search, sla
 from atalaya.tickets.models import (
     DONE_STATUSES,
-    PAUSED_STATUSES,
     Attachment,
     Category,
     Counter,
@@ -119,17 +118,7 @@ def _check_choice(field: str, value: str, choices: type[Priority] | type[Status]
 def _apply_sla(ticket: Ticket) -> None:
     """Lay out the due times for the ticket's priority from its creation, past any pauses."""
     policy = SlaPolicy.objects.filter(priority=ticket.priority).first()
-    if policy is None:
-        ticket.first_response_due_at = ticket.resolution_due_at = None
-        return
-    calendar = sla.BusinessCalendar.for_client(ticket.client)
-    paused = ticket.sla_paused_minutes
-    ticket.first_response_due_at = sla.add_business_minutes(
-        ticket.created_at, policy.first_response_minutes + paused, calendar
-    )
-    ticket.resolution_due_at = sla.add_business_minutes(
-        ticket.created_at, policy.resolution_minutes + paused, calendar
-    )
+    sla.lay_out_due_times(ticket, policy, sla.BusinessCalendar.for_client(ticket.client))
 
 
 def _event(
@@ -315,23 +304,8 @@ def _set_status(ticket: Ticket, status: str, actor: User | None, now: datetime) 
     before = ticket.status
     if before == status:
         return
-    if before in PAUSED_STATUSES and status not in PAUSED_STATUSES and ticket.sla_paused_at:
-        calendar = sla.BusinessCalendar.for_client(ticket.client)
-        ticket.sla_paused_minutes += sla.business_minutes_between(
-            ticket.sla_paused_at, now, calendar
-        )
-        ticket.sla_paused_at = None
-        _apply_sla(ticket)
-    if status in PAUSED_STATUSES and ticket.sla_paused_at is None:
-        ticket.sla_paused_at = now
-    if status == Status.RESOLVED:
-        ticket.resolved_at = ticket.resolved_at or now
-    elif status == Status.CLOSED:
-        ticket.resolved_at = ticket.resolved_at or now
-        ticket.closed_at = now
-    else:
-        ticket.resolved_at = ticket.closed_at = None
-    ticket.status = status
+    policy = SlaPolicy.objects.filter(priority=ticket.priority).first()
+    sla.move_status(ticket, status, now, sla.BusinessCalendar.for_client(ticket.client), policy)
     _event(
         ticket,
         EventKind.STATUS,

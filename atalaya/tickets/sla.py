@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from atalaya.core.models import Client
-    from atalaya.tickets.models import Ticket
+    from atalaya.tickets.models import SlaPolicy, Ticket
 
 # A calendar with no working time at all would loop forever; ten years is "never".
 MAX_DAYS = 3660
@@ -113,3 +113,49 @@ def state_of(ticket: Ticket, now: datetime) -> str:
         return "breached"
     window = max((due - started) * DUE_SOON_FRACTION, DUE_SOON_MIN)
     return "due_soon" if due - now <= window else "ok"
+
+
+def lay_out_due_times(ticket: Ticket, policy: SlaPolicy | None, calendar: BusinessCalendar) -> None:
+    """Set the due times for the policy's targets from creation, moved out past any pauses."""
+    if policy is None:
+        ticket.first_response_due_at = ticket.resolution_due_at = None
+        return
+    paused = ticket.sla_paused_minutes
+    ticket.first_response_due_at = add_business_minutes(
+        ticket.created_at, policy.first_response_minutes + paused, calendar
+    )
+    ticket.resolution_due_at = add_business_minutes(
+        ticket.created_at, policy.resolution_minutes + paused, calendar
+    )
+
+
+def move_status(
+    ticket: Ticket,
+    status: str,
+    now: datetime,
+    calendar: BusinessCalendar,
+    policy: SlaPolicy | None,
+) -> None:
+    """Set the status and the clock fields that follow from it, in memory only.
+
+    Waiting on the client pauses the clock; leaving that state adds the business
+    minutes spent waiting and lays the due times out again. Resolving stamps
+    resolved_at (kept through closing); any other status clears both stamps.
+    """
+    from atalaya.tickets.models import PAUSED_STATUSES, Status
+
+    before = ticket.status
+    if before in PAUSED_STATUSES and status not in PAUSED_STATUSES and ticket.sla_paused_at:
+        ticket.sla_paused_minutes += business_minutes_between(ticket.sla_paused_at, now, calendar)
+        ticket.sla_paused_at = None
+        lay_out_due_times(ticket, policy, calendar)
+    if status in PAUSED_STATUSES and ticket.sla_paused_at is None:
+        ticket.sla_paused_at = now
+    if status == Status.RESOLVED:
+        ticket.resolved_at = ticket.resolved_at or now
+    elif status == Status.CLOSED:
+        ticket.resolved_at = ticket.resolved_at or now
+        ticket.closed_at = now
+    else:
+        ticket.resolved_at = ticket.closed_at = None
+    ticket.status = status

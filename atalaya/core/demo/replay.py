@@ -20,7 +20,6 @@ from atalaya.core.models import Contact, User
 from atalaya.tickets import sla
 from atalaya.tickets.models import (
     DONE_STATUSES,
-    PAUSED_STATUSES,
     Counter,
     EventKind,
     Priority,
@@ -63,17 +62,7 @@ class BulkReplayer:
         return self.calendars[self.client_key[ticket.client_id]]
 
     def _apply_sla(self, ticket: Ticket) -> None:
-        policy = self.policies.get(ticket.priority)
-        if policy is None:
-            ticket.first_response_due_at = ticket.resolution_due_at = None
-            return
-        calendar, paused = self._calendar(ticket), ticket.sla_paused_minutes
-        ticket.first_response_due_at = sla.add_business_minutes(
-            ticket.created_at, policy.first_response_minutes + paused, calendar
-        )
-        ticket.resolution_due_at = sla.add_business_minutes(
-            ticket.created_at, policy.resolution_minutes + paused, calendar
-        )
+        sla.lay_out_due_times(ticket, self.policies.get(ticket.priority), self._calendar(ticket))
 
     def _event(
         self,
@@ -103,22 +92,9 @@ class BulkReplayer:
         before = ticket.status
         if before == status:
             return
-        if before in PAUSED_STATUSES and status not in PAUSED_STATUSES and ticket.sla_paused_at:
-            ticket.sla_paused_minutes += sla.business_minutes_between(
-                ticket.sla_paused_at, now, self._calendar(ticket)
-            )
-            ticket.sla_paused_at = None
-            self._apply_sla(ticket)
-        if status in PAUSED_STATUSES and ticket.sla_paused_at is None:
-            ticket.sla_paused_at = now
-        if status == Status.RESOLVED:
-            ticket.resolved_at = ticket.resolved_at or now
-        elif status == Status.CLOSED:
-            ticket.resolved_at = ticket.resolved_at or now
-            ticket.closed_at = now
-        else:
-            ticket.resolved_at = ticket.closed_at = None
-        ticket.status = status
+        sla.move_status(
+            ticket, status, now, self._calendar(ticket), self.policies.get(ticket.priority)
+        )
         self._event(
             ticket,
             EventKind.STATUS,

@@ -8,7 +8,6 @@ ValidationError is put back on the form field it names (see add_service_errors).
 
 from __future__ import annotations
 
-import zoneinfo
 from functools import lru_cache
 from typing import Any
 
@@ -19,13 +18,14 @@ from django.db.models import QuerySet
 from django.utils.dates import WEEKDAYS
 from django.utils.translation import gettext_lazy as _
 
-from atalaya.core.models import Client, Contact, Language, Site
+from atalaya.core.models import Client, Contact, Language, Site, known_time_zones
 
 
 @lru_cache(maxsize=1)
 def time_zone_choices() -> list[tuple[str, str]]:
-    # Sorted once per process; the list of zones only changes with a tzdata upgrade.
-    return [(zone, zone) for zone in sorted(zoneinfo.available_timezones())]
+    """Region/City zone names (and UTC), sorted once per process; legacy aliases left out."""
+    names = sorted(z for z in known_time_zones() if "/" in z or z == "UTC")
+    return [(zone, zone) for zone in names]
 
 
 def weekday_choices() -> list[tuple[str, Any]]:

@@ -8,8 +8,6 @@ never stored, so it is shown exactly once.
 
 from __future__ import annotations
 
-import zoneinfo
-from functools import lru_cache
 from typing import Any
 
 import pyotp
@@ -25,17 +23,12 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from atalaya.core import services
+from atalaya.core.forms import time_zone_choices
 from atalaya.core.models import ApiToken, Language, User
 
 # The secret being enrolled waits in the session until the user proves their app has it.
 PENDING_TOTP_SECRET = "atalaya_totp_enrolment"
 TOTP_ISSUER = "Atalaya"
-
-
-@lru_cache(maxsize=1)
-def time_zone_choices() -> list[tuple[str, str]]:
-    names = sorted(z for z in zoneinfo.available_timezones() if "/" in z or z == "UTC")
-    return [(z, z) for z in names]
 
 
 class PreferencesForm(forms.Form):

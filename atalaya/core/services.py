@@ -440,6 +440,9 @@ def update_preferences(*, actor: User, user: User, language: str, time_zone: str
     before = {"language": user.language, "time_zone": user.time_zone}
     user.language, user.time_zone = language, time_zone
     user.save(update_fields=["language", "time_zone"])
+    if user.contact_id is not None:
+        # A portal user is their contact: mail to the contact follows the same choice.
+        Contact.objects.filter(pk=user.contact_id).update(language=language, time_zone=time_zone)
     after = {"language": user.language, "time_zone": user.time_zone}
     if before != after:
         record_audit(actor, user, "preferences_changed", before=before, after=after)

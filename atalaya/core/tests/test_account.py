@@ -193,3 +193,13 @@ def test_user_text_on_the_account_page_is_escaped(world: World) -> None:
     page = browser.get("/account/").content
     assert b"<script>alert(1)</script>" not in page
     assert b"&lt;script&gt;" in page
+
+
+def test_portal_users_language_choice_is_their_contacts_too(world: World) -> None:
+    from atalaya.core import services
+
+    services.update_preferences(
+        actor=world.portal_a, user=world.portal_a, language="en", time_zone="Atlantic/Canary"
+    )
+    world.contact_a.refresh_from_db()
+    assert (world.contact_a.language, world.contact_a.time_zone) == ("en", "Atlantic/Canary")

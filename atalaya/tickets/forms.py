@@ -35,6 +35,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from atalaya.core.models import TICKET_WRITER_ROLES, Client, Contact, Site, User
+from atalaya.core.widgets import QuickSelect
 from atalaya.tickets import search, services
 from atalaya.tickets.models import (
     OPEN_STATUSES,
@@ -258,18 +259,29 @@ class TicketFilterForm(forms.Form):
     loads each once; values are public ones (client UUID, queue and category slugs).
     """
 
-    status = forms.ChoiceField(label=_("Status"), choices=STATUS_FILTER_CHOICES, required=False)
-    client = forms.ChoiceField(label=_("Client"), required=False)
-    assignee = forms.ChoiceField(label=_("Assignee"), required=False)
-    queue = forms.ChoiceField(label=_("Queue"), required=False)
-    category = forms.ChoiceField(label=_("Category"), required=False)
-    priority = forms.ChoiceField(
-        label=_("Priority"), choices=[("", _("Any priority")), *Priority.choices], required=False
+    status = forms.ChoiceField(
+        label=_("Status"), choices=STATUS_FILTER_CHOICES, required=False, widget=QuickSelect
     )
-    sla = forms.ChoiceField(label=_("SLA"), choices=SLA_FILTER_CHOICES, required=False)
+    client = forms.ChoiceField(label=_("Client"), required=False, widget=QuickSelect)
+    assignee = forms.ChoiceField(label=_("Assignee"), required=False, widget=QuickSelect)
+    queue = forms.ChoiceField(label=_("Queue"), required=False, widget=QuickSelect)
+    category = forms.ChoiceField(label=_("Category"), required=False, widget=QuickSelect)
+    priority = forms.ChoiceField(
+        label=_("Priority"),
+        choices=[("", _("Any priority")), *Priority.choices],
+        required=False,
+        widget=QuickSelect,
+    )
+    sla = forms.ChoiceField(
+        label=_("SLA"), choices=SLA_FILTER_CHOICES, required=False, widget=QuickSelect
+    )
     q = forms.CharField(label=_("Search"), max_length=search.MAX_QUERY_LENGTH, required=False)
-    sort = forms.ChoiceField(label=_("Sort by"), choices=SORT_CHOICES, required=False)
-    dir = forms.ChoiceField(label=_("Order"), choices=DIR_CHOICES, required=False)
+    sort = forms.ChoiceField(
+        label=_("Sort by"), choices=SORT_CHOICES, required=False, widget=QuickSelect
+    )
+    dir = forms.ChoiceField(
+        label=_("Order"), choices=DIR_CHOICES, required=False, widget=QuickSelect
+    )
     page = forms.IntegerField(min_value=1, required=False, widget=forms.HiddenInput)
     after = forms.CharField(max_length=60, required=False, widget=forms.HiddenInput)
     before = forms.CharField(max_length=60, required=False, widget=forms.HiddenInput)

@@ -8,7 +8,8 @@ PostgreSQL with ``COPY`` (secondary indexes, including the full-text GIN index, 
 and rebuilt afterwards, foreign-key triggers off for the load). The rows are the ones
 the services would write: the created/reply/note/status/assignment events, SLA due
 times, and a search document made of the subject, the first message and every reply
-and note, in the same order as ``search.index_ticket`` and ``search.append_to_index``.
+(its public part) and every note (its internal part), in the same order as
+``search.index_ticket`` and ``search.append_to_index``.
 
 Text is generated from a vocabulary per category in Spanish and English, with product
 names on a Zipf curve and host names and error codes drawn from large spaces, so search
@@ -802,6 +803,7 @@ class Generator:
         events: list[tuple] = []
         t = created
         doc = [f"{subject}\n{body}"]
+        notes: list[str] = []
 
         def event(
             kind: str,
@@ -848,6 +850,8 @@ class Generator:
             else:
                 text = self._fill(rng.choice(NOTES[lang]), ctx)
                 event("note", t, actor=tech_id, text=text)
+                notes.append(text)
+                continue
             doc.append(text)
         resolved_at = closed_at = paused_at = None
         if status in ("waiting_client", "waiting_third_party"):
@@ -915,7 +919,7 @@ class Generator:
             0,
             None,
         )
-        return row, events, "\n".join(doc)
+        return row, events, ("\n".join(doc), "\n".join(notes))
 
     def _later(self, t: float, mean_seconds: float) -> float:
         return min(
@@ -1000,7 +1004,7 @@ EVENT_COLUMNS = (
     "is_public",
     "data",
 )
-DOC_COLUMNS = ("ticket_id", "body")
+DOC_COLUMNS = ("ticket_id", "body", "internal")
 
 
 def check_columns() -> None:
@@ -1109,7 +1113,7 @@ def generate(
             for ev in evs:
                 events.append((event_id, *ev))
                 event_id += 1
-            docs.append((tid, doc))
+            docs.append((tid, *doc))
         yield tickets, events, docs
 
 
@@ -1183,7 +1187,7 @@ def bulk_sqlite(
     )
     ins_t = _insert_sql(tables[0], TICKET_COLUMNS)
     ins_e = _insert_sql(tables[1], EVENT_COLUMNS)
-    ins_d = f"INSERT INTO {SearchDocument._meta.db_table} (ticket_id, body) VALUES (?, ?)"
+    ins_d = _insert_sql(SearchDocument._meta.db_table, DOC_COLUMNS)
     started = time.perf_counter()
     done = 0
     cur.execute("BEGIN")

@@ -391,16 +391,20 @@ class TicketLink(models.Model):
 
 
 class SearchDocument(models.Model):
-    """The text a ticket is found by (subject and timeline), kept by the service layer.
+    """The text a ticket is found by, kept by the service layer: one row per ticket.
 
-    One row per ticket. SQLite indexes it through an FTS5 table and PostgreSQL through
-    a GIN index on an English and Spanish tsvector; see tickets/search.py.
+    ``body`` is what the client may read (subjects and public messages), ``internal``
+    the internal notes. Staff search both; a client's search only ``body``, so a hit
+    never reveals what a note says. SQLite indexes both through an FTS5 table, and
+    PostgreSQL through GIN indexes on English and Spanish tsvectors; see
+    tickets/search.py.
     """
 
     ticket = models.OneToOneField(
         Ticket, on_delete=models.CASCADE, primary_key=True, related_name="search_document"
     )
     body = models.TextField(default="")
+    internal = models.TextField(default="", blank=True)
 
     def __str__(self) -> str:
         return f"search text of ticket {self.ticket_id}"

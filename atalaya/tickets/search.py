@@ -1,11 +1,13 @@
 """Full-text search over ticket subjects and timelines, one interface for both databases.
 
-Each ticket has one SearchDocument row. On SQLite an external-content FTS5 table
-(porter stemming, accents folded) mirrors it through triggers; on PostgreSQL a GIN
-index covers the English and the Spanish tsvector of the same text, and a query
-matches when either language's stemmed form of every term is present. Both are
-created by migration 0002; on PostgreSQL migration 0004 keeps that tsvector in a
-stored column (``search_vector``) so checking one row never re-parses its text.
+Each ticket has one SearchDocument row in two parts: ``body`` (subjects and public
+messages) and ``internal`` (notes). On SQLite an external-content FTS5 table with a
+column for each part (porter stemming, accents folded) mirrors it through triggers; a
+client's query is limited to the body column. On PostgreSQL two stored tsvectors, each
+with a GIN index, hold the English and the Spanish stemming of both parts
+(``search_vector``, for staff) and of the body alone (``public_vector``, for clients); a
+query matches when either language's stemmed form of every term is present. See
+migrations 0002, 0004 and 0007.
 
 At a million tickets the shape of the query matters more than the index: see
 ``filter_tickets`` for how a search is narrowed so that a rare word and a common
@@ -18,19 +20,21 @@ import re
 from typing import Any
 
 from django.db import connection
-from django.db.models import BooleanField, Exists, F, Func, OuterRef, Q, QuerySet, TextField, Value
+from django.db.models import BooleanField, Case, F, Func, QuerySet, TextField, Value, When
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Concat
 
 from atalaya.core.models import User
-from atalaya.tickets.models import PUBLIC_EVENT_KINDS, SearchDocument, Ticket, TicketEvent
+from atalaya.tickets.models import SearchDocument, Ticket
 
 MAX_QUERY_LENGTH = 200
 _TERM = re.compile(r"\w+", re.UNICODE)
 
-PG_VECTOR = "(to_tsvector('english'::regconfig, body) || to_tsvector('spanish'::regconfig, body))"
-# PG_VECTOR of the search document, stored by migration 0004 and indexed by GIN.
+# Stored tsvector columns of the search document (migration 0007), each GIN-indexed.
 PG_DOCUMENT_VECTOR = "search_vector"
+PG_PUBLIC_VECTOR = "public_vector"
+# The FTS5 column a client's query is limited to.
+FTS_PUBLIC_COLUMN = "body"
 # A search with at most this many matching tickets is narrowed by the list of their ids;
 # see _narrow_to_matches. Measured at a million tickets on both databases: larger lists
 # cost more in random row reads (and a larger probe for common words) than they save.
@@ -61,58 +65,28 @@ def _fts5_match(terms: list[str]) -> str:
     return " ".join(quoted)
 
 
-def matching_ids_sql(query: str) -> tuple[str, list[str]] | None:
-    """SQL selecting the ids of tickets matching ``query``; None when it has no words."""
+def matching_ids_sql(query: str, *, public_only: bool = False) -> tuple[str, list[str]] | None:
+    """SQL selecting the ids of tickets matching ``query``; None when it has no words.
+
+    ``public_only`` matches the subjects and public messages alone, for a client.
+    """
     terms = terms_of(query)
     if not terms:
         return None
     if connection.vendor == "postgresql":
         text = " ".join(pg_chunks_of(query))
+        vector = PG_PUBLIC_VECTOR if public_only else PG_DOCUMENT_VECTOR
         # Only constants are formatted in; the user's text travels as parameters.
         sql = (
-            f"SELECT ticket_id FROM tickets_searchdocument WHERE {PG_DOCUMENT_VECTOR} @@ "  # noqa: S608
+            f"SELECT ticket_id FROM tickets_searchdocument WHERE {vector} @@ "  # noqa: S608
             "(plainto_tsquery('english'::regconfig, %s) "
             "|| plainto_tsquery('spanish'::regconfig, %s))"
         )
         return sql, [text, text]
-    return "SELECT rowid FROM tickets_search_fts WHERE tickets_search_fts MATCH %s", [
-        _fts5_match(terms)
-    ]
-
-
-def _matches(column: str, term: str) -> Q | RawSQL:
-    """``column`` of the (single-table) subquery contains ``term``, as each engine can tell."""
-    if connection.vendor == "postgresql":
-        # Unqualified on purpose: each subquery below reads one table, so the name is
-        # unambiguous and survives Django relabelling the subquery's aliases.
-        vector = PG_VECTOR.replace("body", column)
-        return RawSQL(  # noqa: S611 - constant SQL, the term is a parameter
-            f"{vector} @@ (plainto_tsquery('english'::regconfig, %s) "
-            "|| plainto_tsquery('spanish'::regconfig, %s))",
-            [term, term],
-            BooleanField(),
-        )
-    # SQLite cannot full-text match ad-hoc text: the word as typed, ASCII case folded.
-    return Q(**{f"{column}__icontains": term})
-
-
-def _public_text_matches(query: str) -> Q:
-    """Every word is in what a client may read: the subject or a public event of the
-    ticket or of a ticket merged into it. Internal notes are in the index too, so a
-    client's search must also pass this or its hits would reveal what notes say."""
-    condition = Q()
-    terms = pg_chunks_of(query) if connection.vendor == "postgresql" else terms_of(query)
-    for term in terms:
-        subjects = Ticket.objects.filter(Q(pk=OuterRef("pk")) | Q(merged_into=OuterRef("pk")))
-        events = TicketEvent.objects.filter(
-            Q(ticket_id=OuterRef("pk")) | Q(ticket__merged_into=OuterRef("pk")),
-            is_public=True,
-            kind__in=PUBLIC_EVENT_KINDS,
-        )
-        condition &= Q(Exists(subjects.filter(_matches("subject", term)))) | Q(
-            Exists(events.filter(_matches("body", term)))
-        )
-    return condition
+    match = _fts5_match(terms)
+    if public_only:
+        match = f"{FTS_PUBLIC_COLUMN} : ({match})"
+    return "SELECT rowid FROM tickets_search_fts WHERE tickets_search_fts MATCH %s", [match]
 
 
 def filter_tickets(
@@ -121,16 +95,14 @@ def filter_tickets(
     """``queryset`` narrowed to tickets whose subject or timeline matches ``query``.
 
     Pass the ``viewer``: staff match every word of the timeline, internal notes
-    included; anyone else (a client's portal user) only the subject and public events.
+    included; anyone else (a client's portal user) only subjects and public messages.
     """
-    found = matching_ids_sql(query)
+    public_only = viewer is not None and not getattr(viewer, "is_msp_staff", False)
+    found = matching_ids_sql(query, public_only=public_only)
     if found is None:
         return queryset
     sql, params = found
-    queryset = _narrow_to_matches(queryset, sql, params)
-    if viewer is not None and not getattr(viewer, "is_msp_staff", False):
-        queryset = queryset.filter(_public_text_matches(query))
-    return queryset
+    return _narrow_to_matches(queryset, sql, params)
 
 
 class _LikelyIn(Func):
@@ -175,19 +147,32 @@ def _narrow_to_matches(queryset: QuerySet[Ticket], sql: str, params: list[Any]) 
 
 
 def index_ticket(ticket: Ticket, text: str) -> None:
-    """Set the ticket's searchable text (on creation, on subject change, on merge)."""
+    """Set the ticket's public searchable text (on creation)."""
     SearchDocument.objects.update_or_create(ticket=ticket, defaults={"body": text})
 
 
-def append_to_index(ticket: Ticket, text: str) -> None:
-    """Add a timeline entry's text to the ticket's searchable text."""
+def append_to_index(ticket: Ticket, text: str, *, public: bool = True) -> None:
+    """Add a timeline entry's text: to the public part, or to the internal one for a note."""
     if not text.strip():
         return
+    column = "body" if public else "internal"
     # Appended by one UPDATE, not read-modify-write: two replies saved at once on
     # PostgreSQL would otherwise each write the old text plus their own, losing one.
-    appended = Concat(F("body"), Value("\n"), Value(text), output_field=TextField())
-    if SearchDocument.objects.filter(ticket=ticket).update(body=appended):
+    appended = Case(
+        When(**{column: ""}, then=Value(text)),
+        default=Concat(F(column), Value("\n"), Value(text), output_field=TextField()),
+        output_field=TextField(),
+    )
+    if SearchDocument.objects.filter(ticket=ticket).update(**{column: appended}):
         return
-    _doc, created = SearchDocument.objects.get_or_create(ticket=ticket, defaults={"body": text})
+    _doc, created = SearchDocument.objects.get_or_create(ticket=ticket, defaults={column: text})
     if not created:
-        SearchDocument.objects.filter(ticket=ticket).update(body=appended)
+        SearchDocument.objects.filter(ticket=ticket).update(**{column: appended})
+
+
+def fold_into(source: Ticket, target: Ticket) -> None:
+    """A merge: the source's text is found on the survivor, each part in its own part."""
+    parts = SearchDocument.objects.filter(ticket=source).values_list("body", "internal").first()
+    body, internal = parts or (source.subject, "")
+    append_to_index(target, body)
+    append_to_index(target, internal, public=False)

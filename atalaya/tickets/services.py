@@ -311,7 +311,7 @@ def add_note(
     for upload in attachments:
         _store_attachment(ticket, event, upload, now)
     _touch(ticket, now)
-    search.append_to_index(ticket, body)
+    search.append_to_index(ticket, body, public=False)
     return event
 
 
@@ -560,9 +560,7 @@ def merge_tickets(
     Ticket.objects.filter(merged_into=source).update(merged_into=target)
     _event(target, EventKind.MERGE, actor, now=now, data={"merged_from": source.number})
     _touch(target, now)
-    # Read the row, not source.search_document: that cache is stale after replies.
-    text = SearchDocument.objects.filter(ticket=source).values_list("body", flat=True).first()
-    search.append_to_index(target, text or source.subject)
+    search.fold_into(source, target)
     return target
 
 

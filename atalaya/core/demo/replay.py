@@ -48,7 +48,9 @@ class BulkReplayer:
         self.policies = {p.priority: p for p in SlaPolicy.objects.all()}
         self.client_key = {c.pk: key for key, c in loader.clients.items()}
         self.tickets: dict[int, Ticket] = {}
+        # The two parts of each ticket's search document: public text and notes.
         self.search: dict[int, str] = {}
+        self.notes: dict[int, str] = {}
         self.events: list[TicketEvent] = []
         self.entries: list[tuple[TimeEntry, TicketEvent]] = []
         self.links: list[TicketLink] = []
@@ -104,9 +106,12 @@ class BulkReplayer:
             data={"changes": {"status": [before, status]}},
         )
 
-    def _append(self, ticket: Ticket, text: str) -> None:
-        if text.strip():
-            self.search[ticket.number] = f"{self.search[ticket.number]}\n{text}"
+    def _append(self, ticket: Ticket, text: str, *, public: bool = True) -> None:
+        if not text.strip():
+            return
+        part = self.search if public else self.notes
+        before = part.get(ticket.number)
+        part[ticket.number] = text if before is None else f"{before}\n{text}"
 
     def create(self, plan: TicketPlan, at: datetime) -> None:
         loader = self.loader
@@ -171,7 +176,7 @@ class BulkReplayer:
         elif kind == "note":
             body = step.body.strip()
             self._event(ticket, EventKind.NOTE, actor, now=at, body=body)
-            self._append(ticket, body)
+            self._append(ticket, body, public=False)
         elif kind == "status":
             if ticket.status == step.value:
                 return
@@ -253,6 +258,7 @@ class BulkReplayer:
             self._event(target, EventKind.MERGE, actor, now=at, data={"merged_from": ticket.number})
             target.updated_at = at
             self._append(target, self.search[ticket.number])
+            self._append(target, self.notes.get(ticket.number, ""), public=False)
             return
         elif kind == "link":
             other = self.tickets[step.value]
@@ -284,6 +290,12 @@ class BulkReplayer:
         TicketEvent.objects.bulk_create(self.events, batch_size=500)
         TicketLink.objects.bulk_create(self.links)
         SearchDocument.objects.bulk_create(
-            [SearchDocument(ticket=t, body=self.search[t.number]) for t in tickets], batch_size=500
+            [
+                SearchDocument(
+                    ticket=t, body=self.search[t.number], internal=self.notes.get(t.number, "")
+                )
+                for t in tickets
+            ],
+            batch_size=500,
         )
         progress(f"{len(tickets)} tickets, {len(self.events)} timeline events written")

@@ -31,6 +31,7 @@ from atalaya.core.models import (
     hash_token,
     validate_time_zone,
 )
+from atalaya.core.signals import client_calendar_changed
 
 
 def record_audit(
@@ -96,6 +97,7 @@ def add_holidays(*, actor: User | None, client: Client, days: Sequence[tuple[dat
     ]
     Holiday.objects.bulk_create(new)
     if new:
+        client_calendar_changed.send(sender=Client, client=client)
         record_audit(
             actor,
             client,
@@ -123,6 +125,9 @@ UPDATABLE_CLIENT_FIELDS = frozenset(
 )
 
 
+CALENDAR_FIELDS = frozenset({"time_zone", "working_days", "workday_starts_at", "workday_ends_at"})
+
+
 def _audit_value(value: Any) -> Any:
     # Audit rows are JSON; times and dates are kept as ISO text.
     return value.isoformat() if hasattr(value, "isoformat") else value
@@ -134,7 +139,7 @@ def update_client(*, actor: User | None, client: Client, **changes: Any) -> Clie
 
     Only the fields that really change are written and recorded. On a validation error
     the client is reloaded, so the caller's object never shows values that were refused.
-    (Due times of tickets already open keep the calendar they were laid out with.)
+    A change of the business calendar lays the due times of open tickets out again.
     """
     _require_admin(actor)
     unknown = sorted(set(changes) - UPDATABLE_CLIENT_FIELDS)
@@ -156,6 +161,8 @@ def update_client(*, actor: User | None, client: Client, **changes: Any) -> Clie
         client.refresh_from_db()
         raise
     client.save(update_fields=list(after))
+    if CALENDAR_FIELDS & set(after):
+        client_calendar_changed.send(sender=Client, client=client)
     record_audit(actor, client, "updated", client=client, before=before, after=after)
     return client
 

@@ -27,6 +27,7 @@ from atalaya.core.models import Client, Contact, Site, User
 from atalaya.tickets import search, sla
 from atalaya.tickets.models import (
     DONE_STATUSES,
+    OPEN_STATUSES,
     Attachment,
     Category,
     Counter,
@@ -135,6 +136,36 @@ def _apply_sla(ticket: Ticket) -> None:
     sla.lay_out_due_times(
         ticket, _sla_policy(ticket.priority), sla.BusinessCalendar.for_client(ticket.client)
     )
+
+
+def relay_client_clocks(client: Client, **_signal: Any) -> int:
+    """Lay the due times of the client's open tickets out again on its current calendar.
+
+    Receives core's client_calendar_changed: due times always follow the business hours
+    and holidays the client has now (the change itself is on the client's audit trail).
+    Business minutes already spent paused stay as they were counted. Returns how many
+    tickets moved.
+    """
+    calendar = sla.BusinessCalendar.for_client(client)
+    policies = {policy.priority: policy for policy in SlaPolicy.objects.all()}
+    moved = []
+    open_tickets = Ticket.objects.filter(client=client, status__in=OPEN_STATUSES).only(
+        "id",
+        "priority",
+        "created_at",
+        "sla_paused_minutes",
+        "first_response_due_at",
+        "resolution_due_at",
+    )
+    for ticket in open_tickets:
+        before = (ticket.first_response_due_at, ticket.resolution_due_at)
+        sla.lay_out_due_times(ticket, policies.get(ticket.priority), calendar)
+        if (ticket.first_response_due_at, ticket.resolution_due_at) != before:
+            moved.append(ticket)
+    Ticket.objects.bulk_update(
+        moved, ["first_response_due_at", "resolution_due_at"], batch_size=500
+    )
+    return len(moved)
 
 
 def _event(

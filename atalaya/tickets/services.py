@@ -46,6 +46,16 @@ from atalaya.tickets.models import (
 )
 
 MAX_BODY_LENGTH = 100_000
+# What a status move may change (sla.move_status): saved together whenever it runs.
+STATUS_FIELDS = (
+    "status",
+    "resolved_at",
+    "closed_at",
+    "sla_paused_at",
+    "sla_paused_minutes",
+    "first_response_due_at",
+    "resolution_due_at",
+)
 
 
 def _require_writer(actor: User) -> None:
@@ -168,7 +178,7 @@ def relay_client_clocks(client: Client, **_signal: Any) -> int:
     return len(moved)
 
 
-def _event(
+def timeline_event(
     ticket: Ticket,
     kind: str,
     actor: User | None,
@@ -179,7 +189,11 @@ def _event(
     data: dict[str, Any] | None = None,
     actor_contact: Contact | None = None,
 ) -> TicketEvent:
-    return TicketEvent.objects.create(
+    """An unsaved timeline event, attributed to staff or to the portal user's contact.
+
+    The services save it at once; the demo's bulk replay collects them for bulk_create.
+    """
+    return TicketEvent(
         ticket=ticket,
         kind=kind,
         actor=actor if actor and actor.is_msp_staff else None,
@@ -189,6 +203,12 @@ def _event(
         data=data or {},
         created_at=now,
     )
+
+
+def _event(ticket: Ticket, kind: str, actor: User | None, **fields: Any) -> TicketEvent:
+    event = timeline_event(ticket, kind, actor, **fields)
+    event.save()
+    return event
 
 
 def _touch(ticket: Ticket, now: datetime, *fields: str) -> None:
@@ -306,15 +326,7 @@ def add_reply(
         fields.append("first_responded_at")
     if actor.is_portal and ticket.status in (Status.WAITING_CLIENT, *DONE_STATUSES):
         _set_status(ticket, Status.OPEN, actor, now)
-        fields += [
-            "status",
-            "resolved_at",
-            "closed_at",
-            "sla_paused_at",
-            "sla_paused_minutes",
-            "first_response_due_at",
-            "resolution_due_at",
-        ]
+        fields += STATUS_FIELDS
     elif actor.is_msp_staff and ticket.status == Status.NEW:
         _set_status(ticket, Status.OPEN, actor, now)
         fields.append("status")
@@ -378,17 +390,7 @@ def change_status(
     if ticket.status == status:
         return ticket
     _set_status(ticket, status, actor, now)
-    _touch(
-        ticket,
-        now,
-        "status",
-        "resolved_at",
-        "closed_at",
-        "sla_paused_at",
-        "sla_paused_minutes",
-        "first_response_due_at",
-        "resolution_due_at",
-    )
+    _touch(ticket, now, *STATUS_FIELDS)
     return ticket
 
 
@@ -575,18 +577,7 @@ def merge_tickets(
     source.merged_into = target
     _set_status(source, Status.CLOSED, actor, now)
     _event(source, EventKind.MERGE, actor, now=now, data={"merged_into": target.number})
-    _touch(
-        source,
-        now,
-        "merged_into",
-        "status",
-        "resolved_at",
-        "closed_at",
-        "sla_paused_at",
-        "sla_paused_minutes",
-        "first_response_due_at",
-        "resolution_due_at",
-    )
+    _touch(source, now, "merged_into", *STATUS_FIELDS)
     # Tickets merged into the source earlier now belong to the survivor too.
     Ticket.objects.filter(merged_into=source).update(merged_into=target)
     _event(target, EventKind.MERGE, actor, now=now, data={"merged_from": source.number})

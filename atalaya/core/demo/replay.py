@@ -17,7 +17,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from atalaya.core.models import Contact, User
-from atalaya.tickets import sla
+from atalaya.tickets import services, sla
 from atalaya.tickets.models import (
     DONE_STATUSES,
     Counter,
@@ -66,27 +66,8 @@ class BulkReplayer:
     def _apply_sla(self, ticket: Ticket) -> None:
         sla.lay_out_due_times(ticket, self.policies.get(ticket.priority), self._calendar(ticket))
 
-    def _event(
-        self,
-        ticket: Ticket,
-        kind: str,
-        actor: User | None,
-        *,
-        now: datetime,
-        body: str = "",
-        is_public: bool = False,
-        data: dict[str, Any] | None = None,
-    ) -> TicketEvent:
-        event = TicketEvent(
-            ticket=ticket,
-            kind=kind,
-            actor=actor if actor and actor.is_msp_staff else None,
-            actor_contact=actor.contact if actor and actor.is_portal else None,
-            body=body,
-            is_public=is_public,
-            data=data or {},
-            created_at=now,
-        )
+    def _event(self, ticket: Ticket, kind: str, actor: User | None, **fields: Any) -> TicketEvent:
+        event = services.timeline_event(ticket, kind, actor, **fields)
         self.events.append(event)
         return event
 

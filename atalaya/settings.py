@@ -50,6 +50,8 @@ INSTALLED_APPS = [
     "django_htmx",
     "atalaya.core",
     "atalaya.tickets",
+    "atalaya.mail",
+    "atalaya.comms",
     "atalaya.portal",
 ]
 
@@ -82,6 +84,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
+                "atalaya.comms.context_processors.portal_banners",
             ],
         },
     },
@@ -157,6 +160,18 @@ ATTACHMENT_ALLOWED_EXTENSIONS = env_list(
 )
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
+# Outgoing mail: smtp://user:password@host:587 (STARTTLS when the server offers it),
+# smtps://…:465 (TLS from the start), smtp://host:25?starttls=false for a local relay.
+# Empty: mail stays queued in the outbox until it is set (mail/outbox.py).
+SMTP_URL = os.environ.get("ATALAYA_SMTP_URL", "")
+# The sender of notifications and announcements, and the base of ticket reply
+# addresses (support+t1234@…) and of Message-IDs.
+MAIL_FROM = os.environ.get("ATALAYA_MAIL_FROM", "Atalaya <support@atalaya.localhost>")
+# Largest mail accepted whole; a larger one is kept as a dead letter, never lost.
+MAIL_MAX_BYTES = int(os.environ.get("ATALAYA_MAIL_MAX_MB", "40")) * 1024 * 1024
+# Announcement mails handed to the SMTP server per second, at most.
+ANNOUNCEMENT_RATE_PER_S = float(os.environ.get("ATALAYA_ANNOUNCEMENT_RATE", "50"))
 
 REDIS_URL = os.environ.get("ATALAYA_REDIS_URL", "")
 HUEY_IMMEDIATE = env_bool("ATALAYA_JOBS_IMMEDIATE", False)

@@ -11,6 +11,8 @@ urlpatterns = [
     path("", core_auth.home, name="home"),
     path("", include("atalaya.core.urls")),
     path("tickets/", include("atalaya.tickets.urls")),
+    path("mail/", include("atalaya.mail.urls")),
+    path("announcements/", include("atalaya.comms.urls")),
     path("portal/", include("atalaya.portal.urls")),
     path("api/v1/", api.urls),
 ]

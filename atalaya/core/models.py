@@ -243,6 +243,8 @@ class Contact(models.Model):
         max_length=64, default="Europe/Madrid", validators=[validate_time_zone]
     )
     clients = models.ManyToManyField(Client, through="ContactMembership", related_name="contacts")
+    # Made by the mail channel for a sender nobody knew: a technician confirms who it is.
+    needs_triage = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = ContactQuerySet.as_manager()
@@ -261,6 +263,12 @@ class ContactMembership(models.Model):
     client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="memberships")
     site = models.ForeignKey(Site, null=True, blank=True, on_delete=models.SET_NULL)
     job_title = models.CharField(max_length=120, blank=True, default="")
+    # Roles at this client: announcements can go to decision makers only, invoices to
+    # billing contacts; "user" is a person the MSP looks after (per-user billing).
+    is_decision_maker = models.BooleanField(default=False)
+    is_technical = models.BooleanField(default=False)
+    is_billing = models.BooleanField(default=False)
+    is_user = models.BooleanField(default=True)
 
     class Meta:
         constraints = [

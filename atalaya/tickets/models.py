@@ -267,6 +267,8 @@ class EventKind(models.TextChoices):
     ATTACHMENT = "attachment", _("Attachment")
     MERGE = "merge", _("Merge")
     LINK = "link", _("Link")
+    # A received mail a technician moved to another ticket or split into a new one.
+    MOVED = "moved", _("Message moved")
 
 
 # What a client's portal user may see of the timeline; internal notes, time and

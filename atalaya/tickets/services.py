@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from atalaya.core.models import Client, Contact, Site, User
-from atalaya.tickets import search, sla
+from atalaya.tickets import search, signals, sla
 from atalaya.tickets.models import (
     DONE_STATUSES,
     OPEN_STATUSES,
@@ -332,6 +332,8 @@ def add_reply(
         fields.append("status")
     _touch(ticket, now, *fields)
     search.append_to_index(ticket, body)
+    if actor.is_msp_staff:
+        signals.staff_replied.send(sender=Ticket, ticket=ticket, event=event, actor=actor)
     return event
 
 
@@ -365,7 +367,7 @@ def _set_status(ticket: Ticket, status: str, actor: User | None, now: datetime) 
         return
     calendar = sla.BusinessCalendar.for_client(ticket.client)
     sla.move_status(ticket, status, now, calendar, _sla_policy(ticket.priority))
-    _event(
+    event = _event(
         ticket,
         EventKind.STATUS,
         actor,
@@ -373,6 +375,8 @@ def _set_status(ticket: Ticket, status: str, actor: User | None, now: datetime) 
         is_public=True,
         data={"changes": {"status": [before, status]}},
     )
+    if status == Status.RESOLVED:
+        signals.ticket_resolved.send(sender=Ticket, ticket=ticket, event=event, actor=actor)
 
 
 @transaction.atomic
@@ -440,7 +444,7 @@ def assign_ticket(
         return ticket
     before = ticket.assignee.username if ticket.assignee else None
     ticket.assignee = assignee
-    _event(
+    event = _event(
         ticket,
         EventKind.ASSIGNMENT,
         actor,
@@ -452,6 +456,10 @@ def assign_ticket(
         _set_status(ticket, Status.OPEN, actor, now)
         fields.append("status")
     _touch(ticket, now, *fields)
+    if assignee is not None:
+        signals.ticket_assigned.send(
+            sender=Ticket, ticket=ticket, event=event, actor=actor, assignee=assignee
+        )
     return ticket
 
 

@@ -1,0 +1,3 @@
+"""Notifications: the ticket services' signals become outbox mails (filled in next)."""
+
+from __future__ import annotations

@@ -165,6 +165,9 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 # smtps://…:465 (TLS from the start), smtp://host:25?starttls=false for a local relay.
 # Empty: mail stays queued in the outbox until it is set (mail/outbox.py).
 SMTP_URL = os.environ.get("ATALAYA_SMTP_URL", "")
+# A CA bundle to trust for the SMTP and IMAP servers' certificates besides the
+# system's (a private CA; the tests' self-signed servers).
+MAIL_CA_FILE = os.environ.get("ATALAYA_MAIL_CA_FILE", "")
 # The sender of notifications and announcements, and the base of ticket reply
 # addresses (support+t1234@…) and of Message-IDs.
 MAIL_FROM = os.environ.get("ATALAYA_MAIL_FROM", "Atalaya <support@atalaya.localhost>")

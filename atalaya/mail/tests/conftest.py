@@ -1,0 +1,3 @@
+"""Fixtures of the mail tests: real servers on 127.0.0.1 (each helper module adds its own)."""
+
+from __future__ import annotations

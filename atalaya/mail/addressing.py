@@ -24,6 +24,9 @@ from django.conf import settings
 SUBJECT_TOKEN_RE = re.compile(r"\[#(\d{1,12})\]")
 BODY_TOKEN_RE = re.compile(r"\[ref:ATL-(\d{1,12})-([0-9a-f]{8})\]")
 MESSAGE_ID_RE = re.compile(r"<([^<>\s]{1,250})>")
+# Every mail Atalaya sends carries this header; a received mail that has it is our own
+# mail come back (an auto-forward, a loop), never a client's message.
+LOOP_HEADER = "X-Atalaya-Loop"
 
 
 def mail_from() -> tuple[str, str]:

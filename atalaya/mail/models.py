@@ -53,6 +53,9 @@ class Mailbox(models.Model):
     imap_folder = models.CharField(max_length=200, default="INBOX")
     last_fetched_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="")
+    # A fetch run claims the mailbox by compare-and-set on this (mail/imap.py), so two
+    # workers never fetch it at once; a claim older than the lease is a crashed run's.
+    fetch_claimed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

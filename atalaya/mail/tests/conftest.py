@@ -1,3 +1,5 @@
 """Fixtures of the mail tests: real servers on 127.0.0.1 (each helper module adds its own)."""
 
 from __future__ import annotations
+
+from atalaya.mail.tests.smtp_server import *  # noqa: F403  (the SMTP server fixtures)

@@ -2,4 +2,5 @@
 
 from __future__ import annotations
 
+from atalaya.mail.tests.imap_server import *  # noqa: F403  (the IMAP server fixtures)
 from atalaya.mail.tests.smtp_server import *  # noqa: F403  (the SMTP server fixtures)

@@ -690,3 +690,324 @@ def delete_saved_view(view: SavedView, *, actor: User) -> None:
     if view.user_id != actor.pk:
         raise PermissionDenied(_("This saved view belongs to someone else."))
     view.delete()
+
+
+# ---------------------------------------------------------------------------------------
+# The mail channel (mail/inbound.py): received mail becomes tickets and messages here.
+# ---------------------------------------------------------------------------------------
+
+
+class MailFile:
+    """A file from a received mail, as the attachment store reads an upload."""
+
+    def __init__(self, filename: str, content_type: str, data: bytes, content_id: str = ""):
+        self.name = os.path.basename(filename or "file")[:255] or "file"
+        self.content_type = content_type or "application/octet-stream"
+        self.data = data
+        self.size = len(data)
+        self.content_id = content_id
+
+    def chunks(self) -> Sequence[bytes]:
+        return [self.data]
+
+    def seek(self, _position: int) -> None:
+        return None
+
+
+def _mail_file_problem(upload: MailFile) -> str:
+    """Why a mail's file is not stored (too large, a type not accepted), or ""."""
+    try:
+        validate_upload(upload)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        return " ".join(exc.messages)
+    return ""
+
+
+def _store_mail_files(
+    ticket: Ticket, event: TicketEvent, files: Sequence[MailFile], now: datetime
+) -> tuple[list[tuple[MailFile, Attachment]], list[dict[str, str]]]:
+    """Store the files that pass the upload rules; name the others with the reason."""
+    from django.core.files.base import ContentFile
+
+    stored: list[tuple[MailFile, Attachment]] = []
+    skipped: list[dict[str, str]] = []
+    for upload in files:
+        problem = _mail_file_problem(upload)
+        if problem:
+            skipped.append({"filename": upload.name, "reason": problem})
+            continue
+        attachment = Attachment(
+            ticket=ticket,
+            event=event,
+            filename=upload.name,
+            content_type=upload.content_type[:120],
+            size=upload.size,
+            sha256=hashlib.sha256(upload.data).hexdigest(),
+            created_at=now,
+        )
+        attachment.file.save(attachment.sha256, ContentFile(upload.data), save=False)
+        attachment.save()
+        stored.append((upload, attachment))
+    return stored, skipped
+
+
+def _save_mail_event(
+    ticket: Ticket,
+    kind: str,
+    *,
+    body: str,
+    mail: dict[str, Any],
+    files: Sequence[MailFile],
+    now: datetime,
+    staff: User | None = None,
+    contact: Contact | None = None,
+    extra: dict[str, Any] | None = None,
+) -> TicketEvent:
+    """A mail's timeline event with its files; what was not stored is named in its data."""
+    event = timeline_event(
+        ticket, kind, staff, now=now, body=body, is_public=True, actor_contact=contact
+    )
+    # The event is saved first (attachments point at it), then its data is final: the
+    # one extra UPDATE only when a file was stored or refused.
+    event.data = {"mail": dict(mail), **(extra or {})}
+    event.save()
+    if files:
+        stored, skipped = _store_mail_files(ticket, event, files, now)
+        # Inline images (cid:) are shown from the stored file: Content-ID → attachment.
+        inline = {upload.content_id: a.pk for upload, a in stored if upload.content_id}
+        if inline or skipped:
+            if inline:
+                event.data["mail"]["inline"] = inline
+            if skipped:
+                event.data["mail"]["skipped_attachments"] = skipped
+            event.save(_allow_update=True, update_fields=["data"])
+    return event
+
+
+def create_ticket_from_mail(
+    *,
+    client: Client,
+    contact: Contact | None,
+    subject: str,
+    body: str,
+    mail: dict[str, Any],
+    files: Sequence[MailFile] = (),
+    queue: Queue | None = None,
+    now: datetime | None = None,
+    extra: dict[str, Any] | None = None,
+) -> tuple[Ticket, TicketEvent]:
+    """Open a ticket from a received mail: the contact's request, its files, SLA, search.
+
+    The mail's facts (Message-ID, sender, how it was matched, the flag) are kept in
+    the CREATED event's ``data["mail"]``. A contact not (yet) of the client is still
+    recorded as the sender (``actor_contact``) but not as the ticket's contact.
+    Runs inside the caller's transaction (the inbound pipeline's, one per mail).
+    """
+    now = now or timezone.now()
+    subject = _clean_text("subject", subject, required=False, limit=250) or _("(no subject)")
+    body = (body or "").replace("\x00", "")[:MAX_BODY_LENGTH]
+    is_member = contact is not None and contact.memberships.filter(client=client).exists()
+    ticket = Ticket(
+        client=client,
+        contact=contact if is_member else None,
+        queue=queue,
+        subject=subject,
+        priority=Priority.NORMAL,
+        status=Status.NEW,
+        created_at=now,
+        updated_at=now,
+    )
+    _apply_sla(ticket)
+    with transaction.atomic():
+        ticket.number = _next_number()
+        ticket.save()
+        event = _save_mail_event(
+            ticket,
+            EventKind.CREATED,
+            body=body,
+            mail=mail,
+            files=files,
+            now=now,
+            contact=contact,
+            extra={"subject": subject, **(extra or {})},
+        )
+        SearchDocument.objects.create(ticket=ticket, body=f"{subject}\n{body}")
+    return ticket, event
+
+
+def add_mail_message(
+    ticket: Ticket,
+    *,
+    body: str,
+    mail: dict[str, Any],
+    contact: Contact | None = None,
+    staff: User | None = None,
+    files: Sequence[MailFile] = (),
+    now: datetime | None = None,
+    extra: dict[str, Any] | None = None,
+) -> TicketEvent:
+    """A received mail on an existing ticket: a client's message or a technician's reply.
+
+    ``staff`` (only for mail through a mailbox trusted for staff) makes it a staff
+    reply: it answers the first response, opens a new ticket and sends staff_replied so
+    the client is notified. Otherwise it is the client's message, which puts a ticket
+    that waits on them or was resolved back in the technicians' court, like a portal
+    reply, and sends nothing.
+    """
+    now = now or timezone.now()
+    body = (body or "").replace("\x00", "")[:MAX_BODY_LENGTH]
+    with transaction.atomic():
+        event = _save_mail_event(
+            ticket,
+            EventKind.REPLY,
+            body=body,
+            mail=mail,
+            files=files,
+            now=now,
+            staff=staff,
+            contact=None if staff else contact,
+            extra=extra,
+        )
+        fields: list[str] = []
+        if staff is not None:
+            if ticket.first_responded_at is None:
+                ticket.first_responded_at = now
+                fields.append("first_responded_at")
+            if ticket.status == Status.NEW:
+                _set_status(ticket, Status.OPEN, staff, now)
+                fields.append("status")
+        elif ticket.status in (Status.WAITING_CLIENT, *DONE_STATUSES) and not ticket.merged_into_id:
+            _set_status(ticket, Status.OPEN, None, now)
+            fields += STATUS_FIELDS
+        _touch(ticket, now, *fields)
+        search.append_to_index(ticket, body)
+        if staff is not None:
+            signals.staff_replied.send(sender=Ticket, ticket=ticket, event=event, actor=staff)
+    return event
+
+
+def _require_same_mail_ticket(event: TicketEvent | None, source: Ticket) -> TicketEvent:
+    if event is None or event.ticket_id != source.pk:
+        raise ValidationError({"message": [_("This message is not on a ticket any more.")]})
+    return event
+
+
+def _copy_attachments(event: TicketEvent, target: Ticket, new_event: TicketEvent) -> None:
+    # The same stored file: a move copies the row, never the bytes (same client, so the
+    # client-scoped path is right for the target too).
+    for attachment in Attachment.objects.filter(event=event):
+        Attachment.objects.create(
+            ticket=target,
+            event=new_event,
+            file=attachment.file.name,
+            filename=attachment.filename,
+            content_type=attachment.content_type,
+            size=attachment.size,
+            sha256=attachment.sha256,
+            created_at=attachment.created_at,
+        )
+
+
+@transaction.atomic
+def move_mail_message(
+    source_event: TicketEvent, target: Ticket, *, actor: User, now: datetime | None = None
+) -> TicketEvent:
+    """Move a mis-threaded received mail to another ticket of the same client.
+
+    Append-only: the source ticket gets a MOVED event naming where it went, the target
+    a copy of the message (a REPLY with ``moved_from``); the original event stays as it
+    was (the timeline marks it moved). Returns the target's new event. The caller
+    (mail/inbound.py) re-points the ledger so later replies thread to the new place.
+    """
+    now = now or timezone.now()
+    _require_writer(actor)
+    source = source_event.ticket
+    if target.pk == source.pk:
+        raise ValidationError({"target": [_("The message is already on this ticket.")]})
+    if target.client_id != source.client_id:
+        raise ValidationError(
+            {"target": [_("A message can only be moved to a ticket of the same client.")]}
+        )
+    if target.merged_into_id:
+        raise ValidationError(
+            {"target": [_("That ticket was merged; move the message to its survivor.")]}
+        )
+    return _relocate(source_event, target, actor, now, key="moved_to")
+
+
+def _relocate(
+    source_event: TicketEvent, target: Ticket, actor: User, now: datetime, *, key: str
+) -> TicketEvent:
+    source = source_event.ticket
+    mail = dict(source_event.data.get("mail", {}))
+    mail["matched_by"] = "moved"
+    mail["matched_value"] = f"#{source.number}"
+    new_event = TicketEvent.objects.create(
+        ticket=target,
+        kind=EventKind.REPLY,
+        actor=source_event.actor,
+        actor_contact=source_event.actor_contact,
+        body=source_event.body,
+        is_public=True,
+        data={"mail": mail, "moved_from": source.number, "moved_event": source_event.pk},
+        created_at=now,
+    )
+    _copy_attachments(source_event, target, new_event)
+    _event(
+        source,
+        EventKind.MOVED,
+        actor,
+        now=now,
+        data={key: target.number, "moved_event": source_event.pk},
+    )
+    _touch(source, now)
+    _touch(target, now)
+    search.append_to_index(target, source_event.body)
+    return new_event
+
+
+@transaction.atomic
+def split_mail_message(
+    source_event: TicketEvent,
+    *,
+    actor: User,
+    subject: str = "",
+    now: datetime | None = None,
+) -> tuple[Ticket, TicketEvent]:
+    """Split a received mail out of its ticket into a new ticket of the same client.
+
+    As in move_mail_message, the original stays and the source gets a MOVED event; the
+    new ticket's first message is the copy, with the sender as its contact.
+    """
+    now = now or timezone.now()
+    _require_writer(actor)
+    source = source_event.ticket
+    mail = source_event.data.get("mail", {})
+    subject = _clean_text("subject", subject or mail.get("subject", ""), required=False, limit=250)
+    contact = source_event.actor_contact
+    is_member = contact is not None and contact.memberships.filter(client=source.client).exists()
+    ticket = Ticket(
+        client=source.client,
+        contact=contact if is_member else None,
+        site=None,
+        queue=source.queue,
+        subject=subject or source.subject,
+        priority=Priority.NORMAL,
+        status=Status.NEW,
+        created_at=now,
+        updated_at=now,
+    )
+    _apply_sla(ticket)
+    ticket.number = _next_number()
+    ticket.save()
+    _event(
+        ticket,
+        EventKind.CREATED,
+        actor,
+        now=now,
+        is_public=True,
+        data={"subject": ticket.subject, "split_from": source.number},
+    )
+    SearchDocument.objects.create(ticket=ticket, body=ticket.subject)
+    new_event = _relocate(source_event, ticket, actor, now, key="split_to")
+    return ticket, new_event

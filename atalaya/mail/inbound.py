@@ -1,0 +1,829 @@
+"""The inbound pipeline: one received mail → the ledger, and a ticket, a reply or nothing.
+
+``ingest`` is what ``atalaya mail ingest`` and the IMAP fetcher call. In order:
+
+1. the raw bytes are stored (content-addressed under MEDIA_ROOT) and an
+   ``InboundMessage`` row is written for its Message-ID; the unique constraint makes a
+   second copy (fetched twice, reply-all to two mailboxes) a duplicate that changes
+   nothing, also when two workers race;
+2. the mail is parsed (mail/parse.py) and matched to a ticket: the Message-ID ledger
+   (In-Reply-To, then References), ``[#1234]`` in the subject, the ticket's reply
+   address, the signed reference in the quoted text; else it is a new request;
+3. the sender is found: a contact by address, a client by mail domain, else a contact
+   waiting for triage; a staff address counts as a technician only through a mailbox
+   trusted for staff;
+4. auto-replies, bounces and loops are recorded and go no further.
+
+Everything runs in one transaction per mail, the processing in a savepoint: whatever
+raises there rolls back and leaves the row as a dead letter with its error and its
+bytes, to be processed again from the admin's list. Only a failure to store the mail
+at all (the database is down) leaves ``ingest`` as ``MailNotStored``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import traceback
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import DatabaseError, IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from atalaya.core.models import STAFF_ROLES, Client, Contact, ContactMembership, MailDomain, User
+from atalaya.mail import addressing
+from atalaya.mail.models import (
+    Delivery,
+    FailingAddress,
+    InboundMessage,
+    Mailbox,
+    MatchRule,
+    OutboundMessage,
+    Outcome,
+)
+from atalaya.mail.parse import ParsedMail, message_id_of_headers, parse_message
+from atalaya.tickets import services as ticket_services
+from atalaya.tickets.models import Ticket
+
+log = logging.getLogger(__name__)
+
+# More mails than this from one sender in LOOP_WINDOW, with no human reply to them in
+# between: an auto-responder talking to ours.
+LOOP_LIMIT = 20
+LOOP_WINDOW = timedelta(minutes=10)
+# How much quoted history is kept on the event (the raw mail keeps all of it).
+QUOTED_LIMIT = 50_000
+# A weak match (subject token, reply address) from someone the ticket's client does
+# not know: appended, but a technician should look.
+NOT_A_CONTACT = "sender is not a contact of this client"
+UNTRUSTED_STAFF = "claims a staff sender through a mailbox not trusted for staff"
+
+_RULE_LABELS = {
+    MatchRule.IN_REPLY_TO: "In-Reply-To",
+    MatchRule.REFERENCES: "References",
+    MatchRule.SUBJECT_TOKEN: "subject token",
+    MatchRule.REPLY_ADDRESS: "reply address",
+    MatchRule.BODY_TOKEN: "body reference",
+    MatchRule.ANNOUNCEMENT: "reply to announcement",
+    MatchRule.NEW: "no match",
+    MatchRule.MOVED: "moved",
+}
+_ID_RULES = (MatchRule.IN_REPLY_TO, MatchRule.REFERENCES, MatchRule.ANNOUNCEMENT)
+
+
+class MailNotStored(Exception):
+    """The mail could not be stored at all; the MTA should keep it and try again."""
+
+
+@dataclass
+class IngestResult:
+    """What became of one received mail, for the CLI, the fetcher and the benchmark."""
+
+    inbound_id: int | None
+    message_id: str
+    outcome: str
+    ticket_number: int | None = None
+    is_new_ticket: bool = False
+    matched_rule: str = ""
+    matched_value: str = ""
+    is_duplicate: bool = False
+    error: str = ""
+    flagged: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def describe(self) -> str:
+        """One line: "ticket #12 (new), matched by In-Reply-To <…>"."""
+        if self.is_duplicate:
+            head = f"duplicate of <{self.message_id}>, nothing changed"
+            return head + (f" (ticket #{self.ticket_number})" if self.ticket_number else "")
+        if self.outcome == Outcome.DEAD_LETTER:
+            return f"dead letter <{self.message_id}>: {self.error}"
+        parts = []
+        if self.ticket_number is not None:
+            parts.append(f"ticket #{self.ticket_number}" + (" (new)" if self.is_new_ticket else ""))
+        if self.outcome not in (Outcome.CREATED, Outcome.APPENDED):
+            parts.append(str(Outcome(self.outcome).label).lower())
+        if self.matched_rule and self.matched_rule != MatchRule.NEW:
+            label = _RULE_LABELS.get(self.matched_rule, self.matched_rule)
+            value = self.matched_value
+            if value and self.matched_rule in _ID_RULES:
+                value = f"<{value}>"
+            parts.append(f"matched by {label} {value}".rstrip())
+        if self.flagged:
+            parts.append("flagged")
+        return ", ".join(parts) or self.outcome
+
+
+def _result(row: InboundMessage, *, duplicate: bool = False, new: bool = False) -> IngestResult:
+    number = None
+    if row.ticket_id:
+        number = Ticket.objects.values_list("number", flat=True).filter(pk=row.ticket_id).first()
+    return IngestResult(
+        inbound_id=row.pk,
+        message_id=row.message_id,
+        outcome=row.outcome,
+        ticket_number=number,
+        is_new_ticket=new,
+        matched_rule=row.matched_rule,
+        matched_value=row.matched_value,
+        is_duplicate=duplicate,
+        error=row.error,
+        flagged=row.is_flagged,
+    )
+
+
+# --- storing ------------------------------------------------------------------------------
+
+
+def raw_path(digest: str) -> str:
+    return f"mail/raw/{digest[:2]}/{digest}.eml"
+
+
+def _store_raw(raw: bytes, digest: str) -> str:
+    """Write the bytes once under their hash; the same mail twice is the same file."""
+    path = raw_path(digest)
+    if not default_storage.exists(path):
+        saved = default_storage.save(path, ContentFile(raw))
+        if saved != path:  # a concurrent writer won; the bytes are the same
+            default_storage.delete(saved)
+    return path
+
+
+def read_raw(row: InboundMessage) -> bytes:
+    with row.raw.open("rb") as handle:
+        return handle.read()
+
+
+# --- mailboxes and senders -------------------------------------------------------------------
+
+
+def _base_address(address: str) -> str:
+    """``support+t12@host`` → ``support@host``: plus tags never change the mailbox."""
+    local, at, domain = address.lower().partition("@")
+    return f"{local.partition('+')[0]}{at}{domain}"
+
+
+def _atalaya_bases(mailboxes: list[Mailbox]) -> set[str]:
+    return {_base_address(addressing.mail_from()[1]), *(m.address for m in mailboxes)}
+
+
+def _find_mailbox(mail: ParsedMail) -> tuple[Mailbox | None, list[Mailbox]]:
+    """The mailbox of the first recipient that is one (envelope first); and all of them."""
+    bases = [_base_address(address) for address in mail.recipients]
+    if not bases:
+        return None, []
+    found = {m.address: m for m in Mailbox.objects.filter(address__in=set(bases))}
+    for base in bases:
+        if base in found and found[base].is_active:
+            return found[base], list(found.values())
+    return None, list(found.values())
+
+
+def _staff_user(address: str) -> User | None:
+    if not address:
+        return None
+    return (
+        User.objects.filter(email__iexact=address, is_active=True, role__in=STAFF_ROLES)
+        .order_by("pk")
+        .first()
+    )
+
+
+def _contact_by_address(address: str) -> Contact | None:
+    if not address:
+        return None
+    # Stored lowered by core.services; the index serves the equality lookup.
+    contacts = list(
+        Contact.objects.filter(email=address).prefetch_related("memberships").order_by("pk")[:5]
+    )
+    # A known contact of a client wins over an earlier triage leftover.
+    contacts.sort(key=lambda c: (not c.memberships.all(), c.pk))
+    return contacts[0] if contacts else None
+
+
+def _client_of_domain(address: str) -> Client | None:
+    domain = address.rpartition("@")[2]
+    found = MailDomain.objects.filter(domain=domain).select_related("client").first()
+    return found.client if found else None
+
+
+def _new_contact(mail: ParsedMail, client: Client | None, now: datetime) -> Contact:
+    """A contact for a sender nobody knew, waiting for a technician to confirm it."""
+    name = mail.from_name or mail.from_address.partition("@")[0] or mail.from_address
+    contact = Contact(
+        name=name[:200],
+        email=mail.from_address[:254],
+        language=client.language if client else "es",
+        needs_triage=True,
+        created_at=now,
+    )
+    if client is not None:
+        contact.time_zone = client.time_zone
+    contact.save()
+    if client is not None:
+        ContactMembership.objects.create(contact=contact, client=client)
+    return contact
+
+
+def _is_member(contact: Contact | None, client_id: int) -> bool:
+    if contact is None:
+        return False
+    return any(m.client_id == client_id for m in contact.memberships.all())
+
+
+# --- matching ------------------------------------------------------------------------------
+
+
+@dataclass
+class Match:
+    rule: str
+    value: str
+    ticket: Ticket | None = None
+    outbound: OutboundMessage | None = None
+
+    @property
+    def is_weak(self) -> bool:
+        return self.rule in (MatchRule.SUBJECT_TOKEN, MatchRule.REPLY_ADDRESS)
+
+
+def _survivor(ticket: Ticket) -> Ticket:
+    """A merged ticket's mail goes to the ticket it was merged into."""
+    for _hop in range(10):
+        if not ticket.merged_into_id:
+            break
+        ticket = Ticket.objects.select_related("client").get(pk=ticket.merged_into_id)
+    return ticket
+
+
+def _ticket_by_number(number: int | None) -> Ticket | None:
+    if number is None:
+        return None
+    return Ticket.objects.select_related("client").filter(number=number).first()
+
+
+def _match_ledger(mail: ParsedMail) -> Match | None:
+    """In-Reply-To first, then References newest first: both ledgers, two queries."""
+    ordered: list[tuple[str, str]] = [(MatchRule.IN_REPLY_TO, i) for i in mail.in_reply_to]
+    ordered += [(MatchRule.REFERENCES, i) for i in reversed(mail.references)]
+    ids = {value for _rule, value in ordered if value != mail.message_id}
+    if not ids:
+        return None
+    ids_list = sorted(ids)[:200]
+    inbound = {
+        row.message_id: row.ticket
+        for row in InboundMessage.objects.filter(
+            message_id__in=ids_list, ticket__isnull=False
+        ).select_related("ticket__client")
+    }
+    outbound = {
+        row.message_id: row
+        for row in OutboundMessage.objects.filter(message_id__in=ids_list).select_related(
+            "ticket__client", "announcement"
+        )
+    }
+    for rule, value in ordered:
+        if value in inbound:
+            return Match(rule, value, ticket=inbound[value])
+        if value in outbound:
+            sent = outbound[value]
+            if sent.ticket is not None:
+                return Match(rule, value, ticket=sent.ticket, outbound=sent)
+            if sent.announcement_id is not None:
+                return Match(MatchRule.ANNOUNCEMENT, value, outbound=sent)
+    return None
+
+
+def _match(mail: ParsedMail, mailboxes: list[Mailbox]) -> Match:
+    found = _match_ledger(mail)
+    if found is not None:
+        return found
+    number = addressing.ticket_number_in_subject(mail.subject)
+    ticket = _ticket_by_number(number)
+    if ticket is not None:
+        return Match(MatchRule.SUBJECT_TOKEN, addressing.subject_token(ticket.number), ticket)
+    bases = _atalaya_bases(mailboxes)
+    for address in mail.recipients:
+        number = addressing.ticket_number_in_address(address)
+        if number is not None and _base_address(address) in bases:
+            ticket = _ticket_by_number(number)
+            if ticket is not None:
+                return Match(MatchRule.REPLY_ADDRESS, address, ticket)
+    number = addressing.ticket_number_in_body(mail.quoted_text or mail.text)
+    ticket = _ticket_by_number(number)
+    if ticket is not None:
+        return Match(MatchRule.BODY_TOKEN, addressing.body_token(ticket.number), ticket)
+    return Match(MatchRule.NEW, "")
+
+
+# --- signals: auto-replies, bounces, loops -------------------------------------------------
+
+
+def _is_loop(mail: ParsedMail, now: datetime) -> str:
+    if mail.loop:
+        return mail.loop
+    if not mail.from_address:
+        return ""
+    since = now - LOOP_WINDOW
+    recent = InboundMessage.objects.filter(
+        from_address=mail.from_address, received_at__gte=since
+    ).count()
+    # The count includes this mail (its row is written first).
+    if recent <= LOOP_LIMIT:
+        return ""
+    # A technician's reply to them in the window means it is a conversation.
+    answered = OutboundMessage.objects.filter(
+        to_address=mail.from_address, created_at__gte=since, user__isnull=False
+    ).exists()
+    return "" if answered else f"more than {LOOP_LIMIT} mails from the sender in 10 minutes"
+
+
+def _record_bounce(mail: ParsedMail, row: InboundMessage, now: datetime) -> None:
+    """Mark the failed recipient's address and the outbox row the bounce returns."""
+    bounce = mail.bounce
+    if bounce is None:
+        return
+    sent = None
+    if bounce.original_message_id:
+        sent = OutboundMessage.objects.filter(message_id=bounce.original_message_id).first()
+    recipient = bounce.recipient or (sent.to_address if sent else "")
+    if sent is None and recipient:
+        sent = OutboundMessage.objects.filter(to_address=recipient).order_by("-created_at").first()
+    if recipient:
+        failing, created = FailingAddress.objects.get_or_create(
+            address=recipient,
+            defaults={"reason": bounce.reason, "first_failed_at": now, "last_failed_at": now},
+        )
+        if not created:
+            failing.failures += 1
+            failing.last_failed_at = now
+            failing.reason = bounce.reason or failing.reason
+            failing.cleared_at = None
+            failing.save(update_fields=["failures", "last_failed_at", "reason", "cleared_at"])
+    if sent is not None:
+        sent.status = Delivery.BOUNCED
+        sent.last_error = bounce.reason
+        sent.save(update_fields=["status", "last_error"])
+        row.client_id = sent.client_id
+        row.ticket_id = sent.ticket_id
+        row.matched_rule = MatchRule.IN_REPLY_TO if bounce.original_message_id else ""
+        row.matched_value = sent.message_id if bounce.original_message_id else recipient
+    else:
+        row.matched_value = recipient[:255]
+
+
+# --- processing -----------------------------------------------------------------------------
+
+
+def _mail_facts(mail: ParsedMail, row: InboundMessage, match: Match) -> dict[str, Any]:
+    """What the ticket event keeps of the mail (shown as "matched by …")."""
+    facts: dict[str, Any] = {
+        "inbound": row.pk,
+        "message_id": mail.message_id,
+        "from": mail.from_address,
+        "from_name": mail.from_name,
+        "subject": mail.subject,
+        "matched_by": match.rule,
+        "matched_value": match.value,
+        "mailbox": row.mailbox.address if row.mailbox else "",
+        "flagged": row.is_flagged,
+    }
+    if row.flag_reason:
+        facts["flag_reason"] = row.flag_reason
+    if mail.cc:
+        facts["cc"] = mail.cc[:20]
+    if mail.quoted_text:
+        facts["quoted"] = mail.quoted_text[:QUOTED_LIMIT]
+    return facts
+
+
+def _files(mail: ParsedMail) -> list[ticket_services.MailFile]:
+    return [
+        ticket_services.MailFile(a.filename, a.content_type, a.data, a.content_id)
+        for a in mail.attachments
+    ]
+
+
+def _flag(row: InboundMessage, reason: str) -> None:
+    row.is_flagged = True
+    row.flag_reason = "; ".join(r for r in (row.flag_reason, reason) if r)[:250]
+
+
+def _body_of(mail: ParsedMail) -> str:
+    return (mail.new_text or mail.text or "").strip()
+
+
+def _process(
+    row: InboundMessage, mail: ParsedMail, mailboxes: list[Mailbox], now: datetime
+) -> bool:
+    """Decide and write what the mail becomes; fills ``row``. True when a ticket was opened."""
+    loop = _is_loop(mail, now)
+    if loop:
+        row.outcome = Outcome.LOOP
+        row.error = loop[:500]
+        return False
+    if mail.is_bounce:
+        row.outcome = Outcome.BOUNCE
+        _record_bounce(mail, row, now)
+        return False
+    match = _match(mail, mailboxes)
+    if match.ticket is not None:
+        match.ticket = _survivor(match.ticket)
+    if mail.auto_reply:
+        # Noted in the ledger only: no event, no status change, no notification.
+        row.outcome = Outcome.AUTO_REPLY
+        row.error = mail.auto_reply[:500]
+        row.matched_rule, row.matched_value = match.rule, match.value[:255]
+        if match.ticket is not None:
+            row.ticket, row.client = match.ticket, match.ticket.client
+        return False
+    row.matched_rule, row.matched_value = match.rule, match.value[:255]
+
+    staff = _staff_user(mail.from_address)
+    trusted = row.mailbox is not None and row.mailbox.is_trusted_for_staff
+    if staff is not None and trusted:
+        if match.ticket is None:
+            # A technician's own new mail names no client: a person sorts it out.
+            row.outcome = Outcome.TRIAGE
+            _flag(row, _("staff mail that names no ticket"))
+            return False
+        row.ticket, row.client = match.ticket, match.ticket.client
+        row.event = ticket_services.add_mail_message(
+            match.ticket,
+            body=_body_of(mail),
+            mail=_mail_facts(mail, row, match),
+            staff=staff,
+            files=_files(mail),
+            now=now,
+        )
+        row.outcome = Outcome.APPENDED
+        return False
+    if staff is not None:
+        _flag(row, UNTRUSTED_STAFF)
+
+    contact = _contact_by_address(mail.from_address)
+    if match.ticket is not None:
+        ticket = match.ticket
+        if contact is None:
+            client = _client_of_domain(mail.from_address)
+            contact = _new_contact(
+                mail, client if client and client.pk == ticket.client_id else None, now
+            )
+        if match.is_weak and not _is_member(contact, ticket.client_id):
+            _flag(row, NOT_A_CONTACT)
+        row.ticket, row.client, row.contact = ticket, ticket.client, contact
+        row.event = ticket_services.add_mail_message(
+            ticket,
+            body=_body_of(mail),
+            mail=_mail_facts(mail, row, match),
+            contact=contact,
+            files=_files(mail),
+            now=now,
+        )
+        row.outcome = Outcome.APPENDED
+        return False
+
+    # A new request: whose client is it?
+    client = None
+    if contact is not None:
+        memberships = list(contact.memberships.all())
+        if memberships:
+            client = _pick_client(memberships, mail, match)
+    else:
+        client = _client_of_domain(mail.from_address)
+        contact = _new_contact(mail, client, now)
+    row.contact = contact
+    if client is None:
+        row.outcome = Outcome.TRIAGE
+        return False
+    _open_ticket(row, mail, match, client, contact, now)
+    return True
+
+
+def _pick_client(memberships: list[ContactMembership], mail: ParsedMail, match: Match) -> Client:
+    """The client of a contact at several: the announcement's, else the domain's, else the first."""
+    if match.outbound is not None:
+        for membership in memberships:
+            if membership.client_id == match.outbound.client_id:
+                return Client.objects.get(pk=membership.client_id)
+    domain = mail.from_address.rpartition("@")[2]
+    if len(memberships) > 1:
+        owner = MailDomain.objects.filter(
+            domain=domain, client_id__in=[m.client_id for m in memberships]
+        ).first()
+        if owner is not None:
+            return Client.objects.get(pk=owner.client_id)
+    return Client.objects.get(pk=sorted(memberships, key=lambda m: m.pk)[0].client_id)
+
+
+def _open_ticket(
+    row: InboundMessage,
+    mail: ParsedMail,
+    match: Match,
+    client: Client,
+    contact: Contact,
+    now: datetime,
+) -> None:
+    queue = row.mailbox.queue if row.mailbox else None
+    extra: dict[str, Any] = {}
+    if match.rule == MatchRule.ANNOUNCEMENT and match.outbound is not None:
+        extra["announcement"] = match.outbound.announcement_id
+    ticket, event = ticket_services.create_ticket_from_mail(
+        client=client,
+        contact=contact,
+        subject=mail.subject,
+        body=_body_of(mail),
+        mail=_mail_facts(mail, row, match),
+        files=_files(mail),
+        queue=queue,
+        now=now,
+        extra=extra,
+    )
+    row.ticket, row.event, row.client = ticket, event, client
+    row.outcome = Outcome.CREATED
+
+
+_ROW_RESULT_FIELDS = [
+    "outcome",
+    "matched_rule",
+    "matched_value",
+    "client",
+    "contact",
+    "ticket",
+    "event",
+    "is_flagged",
+    "flag_reason",
+    "error",
+    "processed_at",
+    "attempts",
+    "mailbox",
+    "from_address",
+    "from_name",
+    "subject",
+]
+
+
+def _reset(row: InboundMessage) -> None:
+    row.client = row.contact = row.ticket = row.event = None
+    row.matched_rule = row.matched_value = row.flag_reason = row.error = ""
+    row.is_flagged = False
+
+
+def _run(
+    row: InboundMessage,
+    raw: bytes,
+    mailbox: Mailbox | None,
+    now: datetime,
+    parsed: ParsedMail | None,
+    parse_error: str,
+) -> bool:
+    """Process a stored row inside the caller's transaction; False if it is a dead letter."""
+    _reset(row)
+    row.processed_at = now
+    if len(raw) > settings.MAIL_MAX_BYTES:
+        row.outcome = Outcome.DEAD_LETTER
+        row.error = _("The mail is larger than the limit of %(mb)d MB; it is kept as it came.") % {
+            "mb": settings.MAIL_MAX_BYTES // (1024 * 1024)
+        }
+        return False
+    if parsed is None:
+        row.outcome = Outcome.DEAD_LETTER
+        row.error = parse_error or _("The mail could not be parsed.")
+        return False
+    found, mailboxes = _find_mailbox(parsed)
+    row.mailbox = mailbox or row.mailbox or found
+    if row.mailbox is not None and row.mailbox not in mailboxes:
+        mailboxes.append(row.mailbox)
+    new = False
+    try:
+        with transaction.atomic():
+            new = _process(row, parsed, mailboxes, now)
+    except Exception as exc:  # noqa: BLE001 - anything at all: a dead letter, never lost
+        log.exception("inbound mail %s became a dead letter", row.message_id)
+        _reset(row)
+        row.outcome = Outcome.DEAD_LETTER
+        row.error = _describe_error(exc)
+    return new
+
+
+def _describe_error(exc: BaseException) -> str:
+    if isinstance(exc, ValidationError):
+        text = "; ".join(exc.messages)
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    tail = traceback.format_exception_only(type(exc), exc)[-1].strip()
+    return (text if text.strip() else tail)[:2000]
+
+
+def _parse(raw: bytes) -> tuple[ParsedMail | None, str]:
+    if len(raw) > settings.MAIL_MAX_BYTES:
+        return None, ""
+    try:
+        return parse_message(raw), ""
+    except Exception as exc:  # noqa: BLE001 - the parser met something new
+        log.exception("inbound mail could not be parsed")
+        return None, _describe_error(exc)
+
+
+def ingest(
+    raw: bytes, *, mailbox: Mailbox | None = None, now: datetime | None = None
+) -> IngestResult:
+    """Receive one mail: store it, thread it, and say what became of it.
+
+    Never raises for anything about the mail itself (that is a dead letter); raises
+    ``MailNotStored`` only when the bytes or the ledger row could not be written.
+    """
+    now = now or timezone.now()
+    raw = bytes(raw or b"")
+    digest = hashlib.sha256(raw).hexdigest()
+    parsed, parse_error = _parse(raw)
+    if parsed is not None:
+        message_id = parsed.message_id
+    else:
+        message_id = message_id_of_headers(raw) or f"sha256-{digest}@atalaya.invalid"
+    message_id = message_id[:255]
+    try:
+        existing = InboundMessage.objects.filter(message_id=message_id).first()
+        if existing is not None:
+            return _result(existing, duplicate=True)
+        path = _store_raw(raw, digest)
+    except (DatabaseError, OSError) as exc:
+        raise MailNotStored(str(exc)) from exc
+    row = InboundMessage(
+        message_id=message_id,
+        mailbox=mailbox,
+        received_at=now,
+        raw=path,
+        size=len(raw),
+        sha256=digest,
+        outcome=Outcome.DEAD_LETTER,
+    )
+    if parsed is not None:
+        row.from_address = parsed.from_address[:254]
+        row.from_name = parsed.from_name[:200]
+        row.subject = parsed.subject[:250]
+    try:
+        with transaction.atomic():
+            # First, so a second copy racing this one stops here (the unique constraint).
+            row.save()
+            new = _run(row, raw, mailbox, now, parsed, parse_error)
+            row.save(update_fields=_ROW_RESULT_FIELDS)
+    except IntegrityError:
+        existing = InboundMessage.objects.filter(message_id=message_id).first()
+        if existing is None:
+            raise MailNotStored("the ledger refused the mail") from None
+        return _result(existing, duplicate=True)
+    except DatabaseError as exc:
+        raise MailNotStored(str(exc)) from exc
+    return _result(row, new=new)
+
+
+def reprocess(
+    message: InboundMessage, *, actor: User | None, now: datetime | None = None
+) -> IngestResult:
+    """Run a stored mail (a dead letter) through the pipeline again, from its raw bytes.
+
+    Only a mail that did not become a ticket message may be processed again, so this
+    never adds a second copy of a message to a ticket.
+    """
+    if actor is not None and not actor.is_admin:
+        from django.core.exceptions import PermissionDenied
+
+        raise PermissionDenied(_("Only administrators process mail again."))
+    now = now or timezone.now()
+    with transaction.atomic():
+        row = (
+            InboundMessage.objects.select_for_update().select_related("mailbox").get(pk=message.pk)
+        )
+        if row.event_id is not None or row.outcome in (Outcome.CREATED, Outcome.APPENDED):
+            raise ValidationError(
+                {"message": [_("This mail is already on a ticket; move it instead.")]}
+            )
+        try:
+            raw = read_raw(row)
+        except OSError as exc:
+            raise ValidationError({"message": [_("The stored mail is missing: %s") % exc]}) from exc
+        parsed, parse_error = _parse(raw)
+        row.attempts += 1
+        new = _run(row, raw, row.mailbox, now, parsed, parse_error)
+        if parsed is not None:
+            row.from_address = parsed.from_address[:254]
+            row.from_name = parsed.from_name[:200]
+            row.subject = parsed.subject[:250]
+        row.save(update_fields=_ROW_RESULT_FIELDS)
+    message.refresh_from_db()
+    return _result(row, new=new)
+
+
+# --- what technicians do with received mail -------------------------------------------------
+
+
+def resolve_triage(
+    message: InboundMessage, *, client: Client, actor: User, now: datetime | None = None
+) -> IngestResult:
+    """A technician says whose the unknown sender is: the contact joins the client and the
+    waiting mail becomes that client's ticket."""
+    from atalaya.core import services as core_services
+
+    if not actor.can_write_tickets:
+        from django.core.exceptions import PermissionDenied
+
+        raise PermissionDenied(_("Your role may not change tickets."))
+    now = now or timezone.now()
+    with transaction.atomic():
+        row = (
+            InboundMessage.objects.select_for_update()
+            .select_related("mailbox", "contact")
+            .get(pk=message.pk)
+        )
+        if row.outcome != Outcome.TRIAGE or row.ticket_id is not None:
+            raise ValidationError({"message": [_("This mail is not waiting for triage.")]})
+        parsed, parse_error = _parse(read_raw(row))
+        if parsed is None:
+            raise ValidationError({"message": [parse_error or _("The mail could not be parsed.")]})
+        contact = row.contact
+        if contact is None:
+            contact = _contact_by_address(parsed.from_address) or _new_contact(parsed, None, now)
+        if not contact.memberships.filter(client=client).exists():
+            core_services.add_contact_to_client(actor=actor, contact=contact, client=client)
+        if contact.needs_triage:
+            contact.needs_triage = False
+            contact.save(update_fields=["needs_triage"])
+        row.contact = contact
+        match = Match(row.matched_rule or MatchRule.NEW, row.matched_value)
+        _open_ticket(row, parsed, match, client, contact, now)
+        row.processed_at = now
+        row.save(update_fields=_ROW_RESULT_FIELDS)
+    return _result(row, new=True)
+
+
+def _mail_event_of(row: InboundMessage) -> Any:
+    if row.event_id is None or row.ticket_id is None:
+        raise ValidationError({"message": [_("This mail is not on a ticket.")]})
+    return row.event
+
+
+def move_mail_message(
+    message: InboundMessage, target: Ticket, *, actor: User, now: datetime | None = None
+) -> IngestResult:
+    """Move a received mail to another ticket of the same client; later replies follow it."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        row = InboundMessage.objects.select_for_update().get(pk=message.pk)
+        event = _mail_event_of(row)
+        source_number = event.ticket.number
+        new_event = ticket_services.move_mail_message(event, target, actor=actor, now=now)
+        _repoint(row, target, new_event, source_number)
+    return _result(row)
+
+
+def split_mail_message(
+    message: InboundMessage, *, actor: User, now: datetime | None = None
+) -> IngestResult:
+    """Split a received mail out into a new ticket of the same client."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        row = InboundMessage.objects.select_for_update().get(pk=message.pk)
+        event = _mail_event_of(row)
+        source_number = event.ticket.number
+        ticket, new_event = ticket_services.split_mail_message(event, actor=actor, now=now)
+        _repoint(row, ticket, new_event, source_number)
+    return _result(row, new=True)
+
+
+def _repoint(row: InboundMessage, ticket: Ticket, event: Any, source_number: int) -> None:
+    row.ticket, row.event = ticket, event
+    row.matched_rule, row.matched_value = MatchRule.MOVED, f"#{source_number}"
+    row.save(update_fields=["ticket", "event", "matched_rule", "matched_value"])
+
+
+def failing_addresses(addresses: list[str]) -> set[str]:
+    """Which of these addresses bounced and were not cleared (one query, for badges)."""
+    wanted = {a.lower() for a in addresses if a}
+    if not wanted:
+        return set()
+    return set(
+        FailingAddress.objects.filter(address__in=wanted, cleared_at__isnull=True).values_list(
+            "address", flat=True
+        )
+    )
+
+
+__all__ = [
+    "IngestResult",
+    "MailNotStored",
+    "failing_addresses",
+    "ingest",
+    "move_mail_message",
+    "reprocess",
+    "resolve_triage",
+    "split_mail_message",
+]

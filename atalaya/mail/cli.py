@@ -16,8 +16,50 @@ def ingest(command: BaseCommand, **options: Any) -> None:
 
 
 def fetch(command: BaseCommand, **options: Any) -> None:
-    """Poll the IMAP mailboxes once (mail/imap.py)."""
-    raise NotImplementedError
+    """Poll the active IMAP mailboxes once (mail/imap.py), or only ``--mailbox``.
+
+    Prints one line per mailbox (``--json``: one object with a report per mailbox and
+    the totals). Exits non-zero when a mailbox could not be fetched or a message could
+    not be stored; the others are fetched all the same.
+    """
+    import json
+
+    from django.core.management.base import CommandError
+
+    from atalaya.mail import imap
+    from atalaya.mail.models import Mailbox
+
+    address = (options.get("mailbox") or "").strip().lower()
+    if address:
+        mailbox = Mailbox.objects.filter(address=address).first()
+        if mailbox is None:
+            raise CommandError(f"There is no mailbox {address}.")
+        reports = [imap.fetch_mailbox(mailbox)]
+    else:
+        reports = imap.fetch_all()
+    failed = [report for report in reports if report.failed]
+    if options.get("json"):
+        totals = {
+            key: sum(getattr(report, key) for report in reports)
+            for key in ("fetched", "new_tickets", "replies", "duplicates", "dead_letters", "errors")
+        }
+        command.stdout.write(
+            json.dumps(
+                {
+                    "mailboxes": [report.as_dict() for report in reports],
+                    **totals,
+                    "failed": len(failed),
+                }
+            )
+        )
+    elif not reports:
+        command.stdout.write("No active mailbox is fetched over IMAP.")
+    else:
+        for report in reports:
+            (command.stderr if report.failed else command.stdout).write(report.describe())
+    if failed:
+        names = ", ".join(report.mailbox for report in failed)
+        raise CommandError(f"{len(failed)} mailbox(es) failed: {names}", returncode=1)
 
 
 def deliver(command: BaseCommand, **options: Any) -> None:

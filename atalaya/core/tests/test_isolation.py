@@ -111,7 +111,16 @@ SAMPLES: dict[str, Callable[[AWorld], Any]] = {
     "domains/id": lambda a: a.mail_domain.pk,
     "user_id": lambda a: a.world.portal_a.pk,
     "username": lambda a: a.world.portal_a.username,
+    "mailbox_id": lambda a: _a_mailbox().pk,
 }
+
+
+def _a_mailbox() -> Any:
+    """A mailbox (the MSP's own, not a client's): only administrators may reach it."""
+    from atalaya.mail.models import Mailbox
+
+    return Mailbox.objects.get_or_create(address="isolation-probe@atalaya.localhost")[0]
+
 
 MISSING_INT = 987_654_321
 MISSING_UUID = uuid.UUID("00000000-0000-4000-8000-00000000dead")

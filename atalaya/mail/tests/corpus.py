@@ -110,6 +110,9 @@ class CorpusMail:
     sender: str = ""
     attachment_bytes: int = 0
     notes: dict[str, Any] = field(default_factory=dict)
+    # When the MTA handed it over: pass it to ingest as ``now`` (the loop check counts
+    # a sender's mails per window of time, and real mail does not arrive all at once).
+    received_at: datetime | None = None
 
 
 # --- words ----------------------------------------------------------------------------
@@ -378,6 +381,7 @@ class ReplyWriter:
         self.support = support_address
         self.support_domain = support_address.rpartition("@")[2]
         self.domain_of_clients = domain_of_clients
+        self.arrival = datetime(2026, 12, 1, 10, tzinfo=dt_timezone(timedelta(0)))
 
     # small pieces ------------------------------------------------------------------
 
@@ -397,8 +401,9 @@ class ReplyWriter:
             return self.rng.choice(sent.colleagues)
         return sent.to_name, sent.to_address
 
-    def reply_date(self, sent: SentMail, minutes: tuple[int, int] = (3, 600)) -> datetime:
-        when = sent.sent_at + timedelta(minutes=self.rng.randint(*minutes))
+    def reply_date(self) -> datetime:
+        """The Date a client writes: a little before the mail arrives, in CET."""
+        when = self.arrival - timedelta(seconds=self.rng.randint(2, 90))
         return when.astimezone(dt_timezone(timedelta(hours=1)))
 
     def message_id(self, style: str, addr: str) -> str:
@@ -479,7 +484,7 @@ class ReplyWriter:
         text_lang = "es" if lang == "es" else ("es" if self.lang(sent) == "es" else "en")
         prefix = {"de": "AW:", "es_norefs": "RE:"}.get(variant, rng.choice(["RE:", "RE:", "Re:"]))
         sender = self.sender(sent)
-        date = self.reply_date(sent)
+        date = self.reply_date()
         mid = self.message_id("outlook", sender[1])
         when = sent.sent_at.astimezone(dt_timezone(timedelta(hours=1)))
         weekday = WEEKDAYS[lang][when.weekday()]
@@ -581,7 +586,7 @@ class ReplyWriter:
         rng = self.rng
         lang = self.lang(sent)
         sender = self.sender(sent)
-        date = self.reply_date(sent)
+        date = self.reply_date()
         mid = self.message_id("gmail", sender[1])
         when = sent.sent_at.astimezone(dt_timezone(timedelta(hours=1)))
         from_name, from_addr = _name_of(sent.from_header)
@@ -641,7 +646,7 @@ class ReplyWriter:
         rng = self.rng
         lang = self.lang(sent)
         sender = self.sender(sent)
-        date = self.reply_date(sent)
+        date = self.reply_date()
         mid = self.message_id("apple", sender[1])
         when = sent.sent_at.astimezone(dt_timezone(timedelta(hours=1)))
         from_name, from_addr = _name_of(sent.from_header)
@@ -699,7 +704,7 @@ class ReplyWriter:
         """Thunderbird: "On 01/12/2026 10:00, … wrote:", format=flowed, 8bit UTF-8."""
         lang = self.lang(sent)
         sender = self.sender(sent)
-        date = self.reply_date(sent)
+        date = self.reply_date()
         mid = self.message_id("thunderbird", sender[1])
         when = sent.sent_at.astimezone(dt_timezone(timedelta(hours=1)))
         from_name = _name_of(sent.from_header)[0]
@@ -742,7 +747,7 @@ class ReplyWriter:
         rng = self.rng
         lang = self.lang(sent)
         sender = self.sender(sent)
-        date = self.reply_date(sent, (1, 90))
+        date = self.reply_date()
         mid = self.message_id("mobile", sender[1])
         from_name = _name_of(sent.from_header)[0]
         bare = _strip_token(sent.subject)
@@ -795,7 +800,7 @@ class ReplyWriter:
             name_charset=self.name_charset(),
             to=[sent.reply_to],
             subject=subject,
-            date=self.reply_date(sent, (600, 4000)),
+            date=self.reply_date(),
             message_id=mid,
         )
         return message(headers, body, crlf=rng.random() < 0.5), {
@@ -827,7 +832,7 @@ class ReplyWriter:
             to=[sent.reply_to or self.support],
             cc=cc,
             subject=f"RE: {sent.subject}",
-            date=self.reply_date(sent),
+            date=self.reply_date(),
             message_id=mid,
             in_reply_to=sent.message_id,
             references=self.chain(sent),
@@ -874,7 +879,7 @@ class ReplyWriter:
             cc=[address(sent.to_name, sent.to_address)],
             subject=f"RE: {fw} {sent.subject}",
             subject_charset="windows-1252",
-            date=self.reply_date(sent, (30, 900)),
+            date=self.reply_date(),
             message_id=mid,
             in_reply_to=forward_id,
             references=[forward_id],
@@ -916,7 +921,7 @@ class ReplyWriter:
             name_charset=self.name_charset(),
             to=[sent.reply_to or self.support, address(*parent_from)],
             subject=f"Re: Re: {sent.subject}",
-            date=self.reply_date(sent, (700, 2000)),
+            date=self.reply_date(),
             message_id=mid,
             in_reply_to=in_reply_to,
             references=chain,
@@ -973,15 +978,20 @@ def reply_corpus(
     second_mailbox: str = "helpdesk@atalaya.localhost",
     styles: Sequence[tuple[str, int]] = STYLES,
     attachment_share: float = 0.0,
+    start: datetime | None = None,
+    mean_gap_s: float = 120.0,
 ) -> list[CorpusMail]:
     """About ``count`` replies to the ``sent`` mails (reply-all adds its second delivery).
 
     Every style appears at least once when ``count`` is at least the number of styles;
     replies to replies follow the reply they answer. With ``attachment_share`` that part
-    of the replies carries a screenshot or a PDF.
+    of the replies carries a screenshot or a PDF. The mails arrive one after another
+    from ``start`` (default: shortly after the last sent mail), ``mean_gap_s`` apart on
+    average.
     """
     rng = random.Random(seed)
     writer = ReplyWriter(rng, support_address)
+    clock = start or max(s.sent_at for s in sent) + timedelta(minutes=5)
     writer.second_mailbox = second_mailbox
     names = [name for name, _w in styles]
     weights = [w for _n, w in styles]
@@ -989,10 +999,16 @@ def reply_corpus(
         names, weights, k=max(0, count - len(names))
     )
     rng.shuffle(plan)
+    # A reply to a reply needs one written before it.
+    firsts = [i for i, name in enumerate(plan) if not name.startswith("reply_to_reply")]
+    if firsts and firsts[0]:
+        plan[0], plan[firsts[0]] = plan[firsts[0]], plan[0]
     # Earlier replies per ticket, for replies to replies: (message id, sender).
     earlier: dict[int, list[tuple[str, tuple[str, str]]]] = {}
     out: list[CorpusMail] = []
     for style in plan:
+        clock += timedelta(seconds=rng.expovariate(1 / mean_gap_s))
+        writer.arrival = clock
         target = rng.choice(sent)
         if style.startswith("reply_to_reply"):
             parents = earlier.get(target.ticket_number)
@@ -1043,14 +1059,15 @@ def reply_corpus(
             expected_rule=info["rule"],
             sender=sender,
             attachment_bytes=attached,
+            received_at=clock,
         )
         if style == "reply_all_cc":
             # What each mailbox's MTA adds on delivery: the bytes differ, the Message-ID not.
-            item.raw = delivered(raw, support_address, rng)
+            item.raw = delivered(raw, support_address, rng, clock)
             out.append(item)
             out.append(
                 CorpusMail(
-                    raw=delivered(raw, second_mailbox, rng),
+                    raw=delivered(raw, second_mailbox, rng, clock + timedelta(seconds=2)),
                     mailbox=second_mailbox,
                     style=style,
                     message_id=item.message_id,
@@ -1058,10 +1075,11 @@ def reply_corpus(
                     expected_rule=item.expected_rule,
                     is_duplicate=True,
                     sender=sender,
+                    received_at=clock + timedelta(seconds=2),
                 )
             )
         else:
-            item.raw = delivered(raw, support_address, rng)
+            item.raw = delivered(raw, support_address, rng, clock)
             out.append(item)
         earlier.setdefault(target.ticket_number, []).append(
             (item.message_id, (_display_name(raw), sender))
@@ -1084,7 +1102,7 @@ def _display_name(raw: bytes) -> str:
         return name
 
 
-def delivered(raw: bytes, mailbox: str, rng: random.Random) -> bytes:
+def delivered(raw: bytes, mailbox: str, rng: random.Random, at: datetime) -> bytes:
     """The mail as an MTA hands it over: Delivered-To and a Received line on top."""
     eol = b"\r\n" if b"\r\n" in raw[:2000] else b"\n"
     queue_id = f"{rng.getrandbits(40):010X}"
@@ -1095,7 +1113,7 @@ def delivered(raw: bytes, mailbox: str, rng: random.Random) -> bytes:
             f"(mail-out.example.net [192.0.2.{rng.randint(1, 254)}])"
         ).encode(),
         f"\tby mx.{mailbox.rpartition('@')[2]} (Postfix) with ESMTPS id {queue_id}".encode(),
-        f"\tfor <{mailbox}>; Tue, 1 Dec 2026 10:00:00 +0000 (UTC)".encode(),
+        f"\tfor <{mailbox}>; {format_datetime(at)}".encode(),
     ]
     return eol.join(lines) + eol + raw
 
@@ -1127,25 +1145,30 @@ def new_mail_corpus(
     bounce_share: float = 0.02,
     bounced_recipients: Sequence[str] = (),
     strangers: float = 0.05,
+    start: datetime | None = None,
+    mean_gap_s: float = 120.0,
 ) -> list[CorpusMail]:
     """New requests from the people of clients (``senders``: name, address, language).
 
     Some are HTML only, ``attachment_share`` of them carry a PDF or PNG of 50 KB–2 MB,
     ``strangers`` come from unknown people at the same domains, and a few are
     auto-replies (out of office) and bounces (a DSN naming one of
-    ``bounced_recipients``), which must open nothing.
+    ``bounced_recipients``), which must open nothing. They arrive from ``start``,
+    ``mean_gap_s`` apart on average.
     """
     rng = random.Random(seed)
     out: list[CorpusMail] = []
+    clock = start or datetime(2026, 12, 1, 9, tzinfo=dt_timezone(timedelta(0)))
     for i in range(count):
+        clock += timedelta(seconds=rng.expovariate(1 / mean_gap_s))
         roll = rng.random()
         name, addr, lang = rng.choice(senders)
         lang = "es" if lang.startswith("es") else "en"
         if roll < bounce_share and bounced_recipients:
-            out.append(_bounce(rng, rng.choice(bounced_recipients), support_address))
+            out.append(_bounce(rng, rng.choice(bounced_recipients), support_address, clock))
             continue
         if roll < bounce_share + auto_share:
-            out.append(_auto_reply(rng, name, addr, lang, support_address))
+            out.append(_auto_reply(rng, name, addr, lang, support_address, clock))
             continue
         if rng.random() < strangers:
             domain = addr.rpartition("@")[2]
@@ -1191,10 +1214,7 @@ def new_mail_corpus(
             ("Subject", encoded_header(subject, "utf-8")),
             (
                 "Date",
-                format_datetime(
-                    datetime(2026, 12, 1, 9, tzinfo=dt_timezone(timedelta(0)))
-                    + timedelta(seconds=i * 37)
-                ),
+                format_datetime(clock - timedelta(seconds=rng.randint(2, 90))),
             ),
             ("Message-ID", f"<{mid}>"),
         ]
@@ -1205,7 +1225,7 @@ def new_mail_corpus(
             style += "_attachment"
         out.append(
             CorpusMail(
-                raw=delivered(raw, support_address, rng),
+                raw=delivered(raw, support_address, rng, clock),
                 mailbox=support_address,
                 style=style,
                 message_id=mid,
@@ -1214,12 +1234,15 @@ def new_mail_corpus(
                 expected_outcome="created",
                 sender=addr,
                 attachment_bytes=attached,
+                received_at=clock,
             )
         )
     return out
 
 
-def _auto_reply(rng: random.Random, name: str, addr: str, lang: str, support: str) -> CorpusMail:
+def _auto_reply(
+    rng: random.Random, name: str, addr: str, lang: str, support: str, at: datetime
+) -> CorpusMail:
     mid = f"{uuid.UUID(int=rng.getrandbits(128))}@{addr.rpartition('@')[2]}"
     subject = (
         rng.choice(["Respuesta automática: ", "Fuera de la oficina: "])
@@ -1243,13 +1266,14 @@ def _auto_reply(rng: random.Random, name: str, addr: str, lang: str, support: st
         ("From", address(name, addr)),
         ("To", support),
         ("Subject", encoded_header(subject)),
-        ("Date", "Tue, 1 Dec 2026 10:00:00 +0100"),
+        ("Date", format_datetime(at - timedelta(seconds=1))),
         ("Message-ID", f"<{mid}>"),
         *marks,
     ]
     raw = message(headers, text_part(text, "plain", "utf-8", "quoted-printable"), crlf=True)
     return CorpusMail(
-        raw=delivered(raw, support, rng),
+        raw=delivered(raw, support, rng, at),
+        received_at=at,
         mailbox=support,
         style="auto_reply",
         message_id=mid,
@@ -1260,7 +1284,7 @@ def _auto_reply(rng: random.Random, name: str, addr: str, lang: str, support: st
     )
 
 
-def _bounce(rng: random.Random, recipient: str, support: str) -> CorpusMail:
+def _bounce(rng: random.Random, recipient: str, support: str, at: datetime) -> CorpusMail:
     """A Postfix DSN (multipart/report) for a mail Atalaya sent to ``recipient``."""
     domain = recipient.rpartition("@")[2]
     mid = f"20261201100000.{rng.getrandbits(40):010X}@mx.{domain}"
@@ -1297,13 +1321,14 @@ def _bounce(rng: random.Random, recipient: str, support: str) -> CorpusMail:
         ("From", f"MAILER-DAEMON@mx.{domain} (Mail Delivery System)"),
         ("To", support),
         ("Subject", "Undelivered Mail Returned to Sender"),
-        ("Date", "Tue, 1 Dec 2026 10:00:01 +0100"),
+        ("Date", format_datetime(at - timedelta(seconds=1))),
         ("Message-ID", f"<{mid}>"),
         ("Auto-Submitted", "auto-replied"),
     ]
     raw = message(headers, body, crlf=False)
     return CorpusMail(
-        raw=delivered(raw, support, rng),
+        raw=delivered(raw, support, rng, at),
+        received_at=at,
         mailbox=support,
         style="bounce",
         message_id=mid,

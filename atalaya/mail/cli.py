@@ -63,5 +63,27 @@ def fetch(command: BaseCommand, **options: Any) -> None:
 
 
 def deliver(command: BaseCommand, **options: Any) -> None:
-    """Send the outbox's due mail once (mail/outbox.py)."""
-    raise NotImplementedError
+    """Send the outbox's due mail once (mail/outbox.py) and print what happened."""
+    import json
+
+    from django.core.management.base import CommandError
+
+    from atalaya.mail import outbox, smtp
+
+    try:
+        report = outbox.deliver_due()
+    except smtp.SmtpUrlError as error:
+        raise CommandError(str(error)) from None
+    if options.get("json"):
+        command.stdout.write(json.dumps(report.as_dict()))
+        return
+    if not report.configured:
+        command.stdout.write("ATALAYA_SMTP_URL is empty: nothing sent, the mail stays queued.")
+        return
+    command.stdout.write(
+        f"claimed {report.claimed} (taken over {report.taken_over}), sent {report.sent}, "
+        f"retry later {report.retried}, failed {report.failed} "
+        f"(address bounces: {report.skipped_failing}) in {report.seconds:.2f} s"
+    )
+    for error in report.errors[:20]:
+        command.stderr.write(error)

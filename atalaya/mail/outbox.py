@@ -3,19 +3,71 @@
 ``queue_mail`` is called inside the transaction of the change that causes the mail, so
 the two commit or roll back together. Delivery (``deliver_due``) is a separate step
 that claims rows by compare-and-set, so several workers can run side by side.
+
+Exactly once, as far as a receiver can tell: the Message-ID (and the Date) are fixed at
+queue time and the message bytes are built from the row alone, so a worker that dies
+between the server's "250 accepted" and its status update sends the very same mail
+again when the claim's lease runs out; receivers and Atalaya's own ledger of
+Message-IDs drop the copy. A worker that dies before sending loses nothing: the row
+stays claimed until the lease runs out, then another worker takes it over.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import logging
+import re
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
+from email.utils import format_datetime, formataddr
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from atalaya.core.models import Client, Contact, User
-from atalaya.mail import addressing
-from atalaya.mail.models import OutboundMessage
+from atalaya.core.services import record_audit
+from atalaya.mail import addressing, smtp
+from atalaya.mail.models import (
+    Delivery,
+    FailingAddress,
+    OutboundKind,
+    OutboundMessage,
+)
+
+logger = logging.getLogger(__name__)
+
+# Names Atalaya's own mail: the inbound pipeline drops a mail that carries it (a loop).
+LOOP_HEADER = addressing.LOOP_HEADER
+# A row claimed longer ago than this belongs to a worker that died: another takes it.
+LEASE = timedelta(minutes=10)
+# Waits after the 1st, 2nd, … temporary failure; after MAX_ATTEMPTS the mail has failed.
+BACKOFF = (
+    timedelta(minutes=1),
+    timedelta(minutes=5),
+    timedelta(minutes=30),
+    timedelta(hours=2),
+    timedelta(hours=6),
+    timedelta(hours=12),
+    timedelta(hours=24),
+)
+MAX_ATTEMPTS = 8
+# Rows claimed at once: one short write transaction each, small enough that even a
+# throttled batch of announcements ends well inside the lease.
+CLAIM_CHUNK = 100
+# Results are written after this many sends at the latest, so a crash re-sends few.
+FLUSH_EVERY = 50
+# "5.1.1 user unknown", "5.1.2 bad domain", "5.1.10 null MX", "5.2.1 mailbox disabled":
+# the address itself is wrong, not this message.
+_BAD_ADDRESS = re.compile(r"\b5\.1\.\d{1,3}\b|\b5\.2\.1\b")
 
 
 def _one_line(value: str, limit: int) -> str:
@@ -64,13 +116,13 @@ def queue_mail(
         to_name=_one_line(to_name, 200),
         language=language,
         from_address=addressing.sender_header(_one_line(from_name or "", 100) or None),
-        reply_to=reply_to,
+        reply_to=_one_line(reply_to, 300),
         subject=_one_line(subject, 300),
         body_text=body_text,
         body_html=body_html,
         message_id=addressing.new_message_id(),
-        in_reply_to=in_reply_to,
-        references=references,
+        in_reply_to=_one_line(in_reply_to, 255),
+        references=_one_line(references, 4000),
         created_at=now,
         next_attempt_at=now,
     )
@@ -82,3 +134,408 @@ def queue_mail(
             return None
         raise
     return message
+
+
+# ---------------------------------------------------------------------------------------
+# The message
+# ---------------------------------------------------------------------------------------
+
+
+def _address_header(name: str, address: str) -> Any:
+    """A To header value whose display name is encoded, never able to add a header."""
+    name = _one_line(name, 200)
+    try:
+        username, _at, domain = address.rpartition("@")
+        return Address(display_name=name, username=username, domain=domain)
+    except (ValueError, IndexError):
+        return formataddr((name, address))
+
+
+def build_message(message: OutboundMessage) -> EmailMessage:
+    """The MIME message of an outbox row, the same bytes every time it is built."""
+    mail = EmailMessage(policy=SMTP_POLICY)
+    mail["From"] = _one_line(message.from_address, 300)
+    mail["To"] = _address_header(message.to_name, message.to_address)
+    if message.reply_to:
+        mail["Reply-To"] = _one_line(message.reply_to, 300)
+    mail["Subject"] = _one_line(message.subject, 300)
+    mail["Date"] = format_datetime(message.created_at)
+    mail["Message-ID"] = f"<{message.message_id}>"
+    if message.in_reply_to:
+        mail["In-Reply-To"] = _one_line(message.in_reply_to, 255)
+    if message.references:
+        mail["References"] = _one_line(message.references, 4000)
+    if message.kind != OutboundKind.REPLY:
+        # RFC 3834: vacation responders must not answer notifications or announcements.
+        mail["Auto-Submitted"] = "auto-generated"
+    if message.kind == OutboundKind.ANNOUNCEMENT:
+        mail["Precedence"] = "bulk"
+    mail[LOOP_HEADER] = addressing.mail_domain()
+    mail.set_content(message.body_text or "", cte="quoted-printable")
+    if message.body_html:
+        mail.add_alternative(message.body_html, subtype="html", cte="quoted-printable")
+    if message.language:
+        # After the content: set_content drops the Content-* headers it finds.
+        mail["Content-Language"] = _one_line(message.language, 5)
+    return mail
+
+
+def message_bytes(message: OutboundMessage) -> bytes:
+    return build_message(message).as_bytes(policy=SMTP_POLICY)
+
+
+def envelope_sender(message: OutboundMessage) -> str:
+    return addressing.mail_from()[1]
+
+
+# ---------------------------------------------------------------------------------------
+# Delivery
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class DeliveryReport:
+    """What one ``deliver_due`` run did; ``configured`` is False when SMTP_URL is empty."""
+
+    configured: bool = True
+    claimed: int = 0
+    taken_over: int = 0
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    skipped_failing: int = 0
+    seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["seconds"] = round(self.seconds, 3)
+        data["errors"] = self.errors[:20]
+        return data
+
+
+def backoff_after(attempts: int) -> timedelta:
+    """The wait after the ``attempts``-th failed try (1 min, 5, 30, 2 h, 6 h, …)."""
+    return BACKOFF[min(max(attempts, 1), len(BACKOFF)) - 1]
+
+
+def _claim(now: datetime, limit: int) -> tuple[list[OutboundMessage], int]:
+    """Claim up to ``limit`` due rows (and rows whose claim outlived the lease).
+
+    Each row is taken by compare-and-set on its status (and old claim), so of two
+    workers that saw the same row only one gets it. All in one short transaction. When
+    another worker took every row this one saw, it looks again (there may be more).
+    """
+    for _round in range(5):
+        due = list(
+            OutboundMessage.objects.due(now)
+            .order_by("next_attempt_at", "id")
+            .values_list("pk", flat=True)[:limit]
+        )
+        stale: list[tuple[int, datetime | None]] = []
+        if len(due) < limit:
+            stale = list(
+                OutboundMessage.objects.filter(status=Delivery.SENDING, claimed_at__lt=now - LEASE)
+                .order_by("claimed_at", "id")
+                .values_list("pk", "claimed_at")[: limit - len(due)]
+            )
+        if not due and not stale:
+            return [], 0
+        won: list[int] = []
+        taken_over = 0
+        with transaction.atomic():
+            for pk in due:
+                if OutboundMessage.objects.filter(
+                    pk=pk, status=Delivery.QUEUED, next_attempt_at__lte=now
+                ).update(status=Delivery.SENDING, claimed_at=now):
+                    won.append(pk)
+            for pk, claimed_at in stale:
+                if OutboundMessage.objects.filter(
+                    pk=pk, status=Delivery.SENDING, claimed_at=claimed_at
+                ).update(claimed_at=now):
+                    won.append(pk)
+                    taken_over += 1
+        if won:
+            rows = OutboundMessage.objects.filter(pk__in=won)
+            return sorted(rows, key=lambda m: (m.next_attempt_at, m.pk)), taken_over
+        if len(due) + len(stale) < limit:
+            break
+    return [], 0
+
+
+class _Results:
+    """Outcomes waiting to be written: sent rows in one UPDATE, the others one each."""
+
+    def __init__(self, report: DeliveryReport) -> None:
+        self.report = report
+        self.sent: list[int] = []
+        self.other: list[tuple[OutboundMessage, list[str]]] = []
+        self.failing: list[tuple[str, str]] = []
+
+    def __len__(self) -> int:
+        return len(self.sent) + len(self.other)
+
+    def mark_sent(self, message: OutboundMessage) -> None:
+        self.sent.append(message.pk)
+        self.report.sent += 1
+
+    def mark_temporary(self, message: OutboundMessage, error: str, now: datetime) -> None:
+        message.attempts += 1
+        message.last_error = error[:2000]
+        message.claimed_at = None
+        if message.attempts >= MAX_ATTEMPTS:
+            message.status = Delivery.FAILED
+            self.report.failed += 1
+        else:
+            message.status = Delivery.QUEUED
+            message.next_attempt_at = now + backoff_after(message.attempts)
+            self.report.retried += 1
+        fields = ["attempts", "last_error", "claimed_at", "status", "next_attempt_at"]
+        self.other.append((message, fields))
+
+    def mark_failed(self, message: OutboundMessage, error: str, *, attempt: bool) -> None:
+        if attempt:
+            message.attempts += 1
+        message.status = Delivery.FAILED
+        message.last_error = error[:2000]
+        message.claimed_at = None
+        self.other.append((message, ["attempts", "status", "last_error", "claimed_at"]))
+        self.report.failed += 1
+
+    def mark_bad_address(self, address: str, reason: str) -> None:
+        self.failing.append((address, reason))
+
+    def flush(self, now: datetime) -> None:
+        if not len(self) and not self.failing:
+            return
+        with transaction.atomic():
+            if self.sent:
+                # Only rows still ours: a row taken over meanwhile is the other worker's.
+                OutboundMessage.objects.filter(pk__in=self.sent, status=Delivery.SENDING).update(
+                    status=Delivery.SENT,
+                    sent_at=now,
+                    claimed_at=None,
+                    attempts=F("attempts") + 1,
+                    last_error="",
+                )
+            for message, fields in self.other:
+                message.save(update_fields=fields)
+            for address, reason in self.failing:
+                mark_address_failing(address, reason, now=now)
+        self.sent, self.other, self.failing = [], [], []
+
+
+def mark_address_failing(
+    address: str, reason: str, *, now: datetime | None = None
+) -> FailingAddress:
+    """Record that mail to ``address`` bounces: it is not mailed again until cleared.
+
+    A second failure counts up and un-clears the mark.
+    """
+    now = now or timezone.now()
+    address = address.strip().lower()
+    reason = _one_line(reason, 500)
+    with transaction.atomic():
+        failing, created = FailingAddress.objects.select_for_update().get_or_create(
+            address=address,
+            defaults={"first_failed_at": now, "last_failed_at": now, "reason": reason},
+        )
+        if not created:
+            failing.failures += 1
+            failing.last_failed_at = now
+            failing.reason = reason
+            failing.cleared_at = None
+            failing.save(update_fields=["failures", "last_failed_at", "reason", "cleared_at"])
+    return failing
+
+
+def _failing_addresses(addresses: Iterable[str]) -> dict[str, str]:
+    return dict(
+        FailingAddress.objects.filter(
+            address__in=set(addresses), cleared_at__isnull=True
+        ).values_list("address", "reason")
+    )
+
+
+class _Throttle:
+    """At most ``rate`` announcement mails a second from this worker."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self.next_at = 0.0
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        pause = self.next_at - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+        self.next_at = max(self.next_at, time.monotonic()) + self.interval
+
+
+def deliver_due(
+    *, limit: int = 500, now: datetime | None = None, max_seconds: float = 240.0
+) -> DeliveryReport:
+    """Send up to ``limit`` due mails over one SMTP connection and record each outcome.
+
+    Sent → ``sent``; a 4xx or a network error → queued again with backoff, ``failed``
+    after MAX_ATTEMPTS; a 5xx for the recipient → ``failed`` at once (and the address
+    marked failing when the answer says it does not exist). Addresses already marked
+    failing are not tried. With SMTP_URL empty nothing is claimed or sent. A run stops
+    claiming after ``max_seconds`` so a periodic job never piles up behind itself.
+    """
+    started = time.monotonic()
+    report = DeliveryReport()
+    config = smtp.configured()
+    if config is None:
+        report.configured = False
+        return report
+    fixed_now = now
+    throttle = _Throttle(float(settings.ANNOUNCEMENT_RATE_PER_S))
+    results = _Results(report)
+    with smtp.SmtpConnection(config) as connection:
+        while report.claimed < limit and time.monotonic() - started < max_seconds:
+            now = fixed_now or timezone.now()
+            batch, taken_over = _claim(now, min(CLAIM_CHUNK, limit - report.claimed))
+            if not batch:
+                break
+            report.claimed += len(batch)
+            report.taken_over += taken_over
+            stop = _send_batch(connection, batch, results, throttle, fixed_now)
+            results.flush(fixed_now or timezone.now())
+            if stop:
+                break
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _send_batch(
+    connection: smtp.SmtpConnection,
+    batch: list[OutboundMessage],
+    results: _Results,
+    throttle: _Throttle,
+    fixed_now: datetime | None,
+) -> bool:
+    """Send the claimed rows; True when the server is unreachable and the run should stop."""
+    failing = _failing_addresses(m.to_address for m in batch)
+    for index, message in enumerate(batch):
+        now = fixed_now or timezone.now()
+        if message.to_address in failing:
+            results.mark_failed(
+                message,
+                _("Not sent: mail to %(address)s bounces (%(reason)s).")
+                % {"address": message.to_address, "reason": failing[message.to_address]},
+                attempt=False,
+            )
+            results.report.skipped_failing += 1
+            continue
+        if message.kind == OutboundKind.ANNOUNCEMENT:
+            throttle.wait()
+        try:
+            connection.send(envelope_sender(message), message.to_address, message_bytes(message))
+        except smtp.SendError as error:
+            results.report.errors.append(f"{message.to_address}: {error.text}")
+            if error.connection:
+                # The server, not this mail: every claimed row waits and tries again.
+                for rest in batch[index:]:
+                    results.mark_temporary(rest, error.text, now)
+                return True
+            if error.permanent:
+                results.mark_failed(message, error.text, attempt=True)
+                if _BAD_ADDRESS.search(error.text):
+                    results.mark_bad_address(message.to_address, error.text)
+                    failing[message.to_address] = error.text
+            else:
+                results.mark_temporary(message, error.text, now)
+        except Exception as error:  # a row that cannot be built must not stop the others
+            logger.exception("could not build outbound message %s", message.pk)
+            results.mark_failed(message, f"{type(error).__name__}: {error}", attempt=True)
+        else:
+            results.mark_sent(message)
+        if len(results) >= FLUSH_EVERY:
+            results.flush(fixed_now or timezone.now())
+    return False
+
+
+# ---------------------------------------------------------------------------------------
+# Staff actions
+# ---------------------------------------------------------------------------------------
+
+
+def _require_writer(actor: User | None) -> None:
+    if actor is not None and not actor.can_write_tickets:
+        from django.core.exceptions import PermissionDenied
+
+        raise PermissionDenied(_("Your role may not change the outbox."))
+
+
+@transaction.atomic
+def retry_message(
+    message: OutboundMessage, *, actor: User | None, now: datetime | None = None
+) -> OutboundMessage:
+    """Queue a failed or bounced mail again, now, with a fresh count of attempts.
+
+    A technician retrying says the address works again (the client fixed it), so the
+    address's failing mark is cleared too. The Message-ID stays: it is the same mail.
+    """
+    now = now or timezone.now()
+    _require_writer(actor)
+    before = message.status
+    updated = OutboundMessage.objects.filter(
+        pk=message.pk, status__in=(Delivery.FAILED, Delivery.BOUNCED)
+    ).update(status=Delivery.QUEUED, attempts=0, next_attempt_at=now, claimed_at=None)
+    if not updated:
+        raise ValidationError({"status": [_("Only a failed or bounced mail can be sent again.")]})
+    FailingAddress.objects.filter(address=message.to_address, cleared_at__isnull=True).update(
+        cleared_at=now
+    )
+    message.refresh_from_db()
+    record_audit(
+        actor,
+        message,
+        "outbound.retry",
+        client=message.client,
+        before={"status": before},
+        after={"status": message.status},
+    )
+    kick_delivery()
+    return message
+
+
+@transaction.atomic
+def cancel_message(message: OutboundMessage, *, actor: User | None) -> OutboundMessage:
+    """Stop a queued mail from being sent; a mail already being sent cannot be stopped."""
+    _require_writer(actor)
+    updated = OutboundMessage.objects.filter(pk=message.pk, status=Delivery.QUEUED).update(
+        status=Delivery.CANCELLED, claimed_at=None
+    )
+    if not updated:
+        raise ValidationError({"status": [_("Only a queued mail can be cancelled.")]})
+    message.refresh_from_db()
+    record_audit(
+        actor,
+        message,
+        "outbound.cancel",
+        client=message.client,
+        before={"status": Delivery.QUEUED},
+        after={"status": message.status},
+    )
+    return message
+
+
+def _run_delivery_job() -> None:
+    try:
+        from atalaya.mail import tasks
+
+        tasks.deliver_outbox()
+    except Exception:  # the mail is queued; the periodic job delivers it anyway
+        logger.exception("could not start mail delivery")
+
+
+def kick_delivery() -> None:
+    """Start the delivery job once the current transaction commits, once per commit."""
+    connection = transaction.get_connection()
+    pending = getattr(connection, "run_on_commit", None) or []
+    if any(entry[1] is _run_delivery_job for entry in pending):
+        return
+    transaction.on_commit(_run_delivery_job)

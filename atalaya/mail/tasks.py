@@ -5,7 +5,34 @@ from __future__ import annotations
 from typing import Any
 
 from huey import crontab
-from huey.contrib.djhuey import db_periodic_task
+from huey.contrib.djhuey import db_periodic_task, db_task
+
+# --- Outgoing mail (mail/outbox.py, mail/notify.py) -------------------------------------
+
+
+@db_task()
+def deliver_outbox() -> dict[str, Any]:
+    """Send the outbox's due mail now: started after each commit that queued mail."""
+    from atalaya.mail import outbox
+
+    return outbox.deliver_due().as_dict()
+
+
+@db_periodic_task(crontab(minute="*"))
+def deliver_outbox_every_minute() -> dict[str, Any]:
+    """The safety net: mail whose start was lost, retries whose backoff ran out, stale claims."""
+    from atalaya.mail import outbox
+
+    return outbox.deliver_due().as_dict()
+
+
+@db_periodic_task(crontab(minute="*/5"))
+def warn_sla_due_soon() -> int:
+    """Every 5 minutes: tell technicians of SLA clocks due soon (once per clock and due time)."""
+    from atalaya.mail import notify
+
+    return notify.notify_sla_due_soon()
+
 
 # --- Fetching over IMAP (mail/imap.py) ---------------------------------------------------
 

@@ -179,6 +179,16 @@ class Dovecot:
             uid for uid, flags in self.flags(user, folder).items() if r"\Seen" not in flags
         )
 
+    def mark_unseen(self, user: str, uid: int, folder: str = "INBOX") -> None:
+        """Take \\Seen off a message again, as a person might in their mail program."""
+        conn = self.connect(user)
+        try:
+            conn.select(folder)
+            typ, data = conn.uid("STORE", str(uid), "-FLAGS", r"(\Seen)")
+            assert typ == "OK", data
+        finally:
+            conn.logout()
+
     def mailbox_settings(self, user: str, security: str = "imaps") -> dict[str, Any]:
         """Keyword arguments for mail.services.create_mailbox fetching from ``user``."""
         return {

@@ -14,16 +14,19 @@ stays claimed until the lease runs out, then another worker takes it over.
 
 from __future__ import annotations
 
+import binascii
+import hashlib
 import logging
 import re
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from email.headerregistry import Address
+from email import message_from_bytes
+from email import policy as email_policy
+from email.header import Header
 from email.message import EmailMessage
-from email.policy import SMTP as SMTP_POLICY
-from email.utils import format_datetime, formataddr
+from email.utils import format_datetime, formataddr, parseaddr
 from typing import Any
 
 from django.conf import settings
@@ -141,47 +144,116 @@ def queue_mail(
 # ---------------------------------------------------------------------------------------
 
 
-def _address_header(name: str, address: str) -> Any:
-    """A To header value whose display name is encoded, never able to add a header."""
-    name = _one_line(name, 200)
-    try:
-        username, _at, domain = address.rpartition("@")
-        return Address(display_name=name, username=username, domain=domain)
-    except (ValueError, IndexError):
-        return formataddr((name, address))
+# A header line is folded (at a space) past this length: RFC 5322's "SHOULD" of 78.
+_FOLD_AT = 78
 
 
-def build_message(message: OutboundMessage) -> EmailMessage:
-    """The MIME message of an outbox row, the same bytes every time it is built."""
-    mail = EmailMessage(policy=SMTP_POLICY)
-    mail["From"] = _one_line(message.from_address, 300)
-    mail["To"] = _address_header(message.to_name, message.to_address)
+def _fold(name: str, value: str) -> str:
+    """``Name: value`` folded at spaces into lines of about 78 characters."""
+    line, out = f"{name}: ", []
+    for word in value.split(" "):
+        if len(line) + len(word) > _FOLD_AT and line.strip() and not line.endswith(": "):
+            out.append(line.rstrip(" "))
+            line = " "
+        line += word + " "
+    out.append(line.rstrip(" "))
+    return "\r\n".join(out)
+
+
+def _encoded(value: str, limit: int) -> str:
+    """One line (no header injection), RFC 2047 encoded words if it is not ASCII."""
+    value = _one_line(value, limit)
+    if value.isascii():
+        return value
+    return " ".join(Header(value, "utf-8", maxlinelen=10_000).encode().split())
+
+
+def _address(name: str, address: str) -> str:
+    """``Name <address>`` with the display name quoted or encoded as it needs."""
+    name, address = _one_line(name, 200), _one_line(address, 254)
+    return _one_line(formataddr((name, address), charset="utf-8"), 1000)
+
+
+def _quoted_printable(text: str) -> bytes:
+    """The text as UTF-8 quoted-printable with CRLF line ends (binascii: C speed)."""
+    text = (text or "").replace("\r\n", "\n").replace("\r", "\n")
+    if not text.endswith("\n"):
+        text += "\n"
+    encoded = binascii.b2a_qp(text.encode("utf-8"), quotetabs=False, istext=True)
+    return encoded.replace(b"\n", b"\r\n")
+
+
+def _headers(message: OutboundMessage) -> list[tuple[str, str]]:
+    from_name, from_address = parseaddr(message.from_address)
+    headers = [
+        ("From", _address(from_name, from_address)),
+        ("To", _address(message.to_name, message.to_address)),
+    ]
     if message.reply_to:
-        mail["Reply-To"] = _one_line(message.reply_to, 300)
-    mail["Subject"] = _one_line(message.subject, 300)
-    mail["Date"] = format_datetime(message.created_at)
-    mail["Message-ID"] = f"<{message.message_id}>"
+        headers.append(("Reply-To", _encoded(message.reply_to, 300)))
+    headers += [
+        ("Subject", _encoded(message.subject, 300)),
+        ("Date", format_datetime(message.created_at)),
+        ("Message-ID", f"<{_one_line(message.message_id, 255)}>"),
+    ]
     if message.in_reply_to:
-        mail["In-Reply-To"] = _one_line(message.in_reply_to, 255)
+        headers.append(("In-Reply-To", _one_line(message.in_reply_to, 255)))
     if message.references:
-        mail["References"] = _one_line(message.references, 4000)
+        headers.append(("References", _one_line(message.references, 4000)))
     if message.kind != OutboundKind.REPLY:
         # RFC 3834: vacation responders must not answer notifications or announcements.
-        mail["Auto-Submitted"] = "auto-generated"
+        headers.append(("Auto-Submitted", "auto-generated"))
     if message.kind == OutboundKind.ANNOUNCEMENT:
-        mail["Precedence"] = "bulk"
-    mail[LOOP_HEADER] = addressing.mail_domain()
-    mail.set_content(message.body_text or "", cte="quoted-printable")
-    if message.body_html:
-        mail.add_alternative(message.body_html, subtype="html", cte="quoted-printable")
+        headers.append(("Precedence", "bulk"))
+    headers.append((LOOP_HEADER, addressing.mail_domain()))
     if message.language:
-        # After the content: set_content drops the Content-* headers it finds.
-        mail["Content-Language"] = _one_line(message.language, 5)
-    return mail
+        headers.append(("Content-Language", _one_line(message.language, 5)))
+    headers.append(("MIME-Version", "1.0"))
+    return headers
+
+
+_TEXT_PART = (
+    b'Content-Type: text/%s; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable'
+)
 
 
 def message_bytes(message: OutboundMessage) -> bytes:
-    return build_message(message).as_bytes(policy=SMTP_POLICY)
+    """The RFC 5322 bytes of an outbox row: the same bytes every time they are built.
+
+    Written directly rather than through the email package's generator, which costs
+    several milliseconds a message (benchmarks/mail.py wants 200 mails a second).
+    Every header value is one line of ASCII (names and subjects RFC 2047 encoded), so
+    nothing a client typed can start a header; bodies are quoted-printable UTF-8. The
+    MIME boundary comes from the Message-ID, so a re-sent copy is byte for byte equal.
+    """
+    headers = _headers(message)
+    text = _quoted_printable(message.body_text)
+    if message.body_html:
+        boundary = "=_atalaya_" + hashlib.sha256(message.message_id.encode()).hexdigest()[:32]
+        headers.append(("Content-Type", f'multipart/alternative; boundary="{boundary}"'))
+        mark = f"--{boundary}".encode()
+        body = b"".join(
+            [
+                b"This is a multi-part message in MIME format.\r\n\r\n",
+                mark + b"\r\n" + _TEXT_PART % b"plain" + b"\r\n\r\n" + text + b"\r\n",
+                mark + b"\r\n" + _TEXT_PART % b"html" + b"\r\n\r\n",
+                _quoted_printable(message.body_html) + b"\r\n",
+                mark + b"--\r\n",
+            ]
+        )
+    else:
+        headers.append(("Content-Type", 'text/plain; charset="utf-8"'))
+        headers.append(("Content-Transfer-Encoding", "quoted-printable"))
+        body = text
+    head = "\r\n".join(_fold(name, value) for name, value in headers)
+    return head.encode("ascii", "replace") + b"\r\n\r\n" + body
+
+
+def build_message(message: OutboundMessage) -> EmailMessage:
+    """The outbox row's mail parsed back: for the preview and the tests."""
+    parsed = message_from_bytes(message_bytes(message), policy=email_policy.default)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
 
 
 def envelope_sender(message: OutboundMessage) -> str:

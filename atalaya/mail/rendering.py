@@ -14,37 +14,41 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.template import Context, Engine, TemplateSyntaxError
-from django.utils import translation
-from django.utils.translation import gettext_lazy as _
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
+from atalaya.core.services import record_audit
 from atalaya.mail.models import MailTemplate
 
 DEFAULTS_DIR = Path(__file__).resolve().parent / "templates" / "mail" / "notify"
 
 # The notifications, in the order the admin page lists them.
 TEMPLATE_KEYS: dict[str, Any] = {
-    "reply": _("A technician's reply, to the client's contact"),
-    "resolved": _("Ticket resolved, to the client's contact"),
-    "assigned": _("Ticket assigned, to the technician"),
-    "sla_due": _("SLA due soon, to the technicians"),
+    "reply": gettext_lazy("A technician's reply, to the client's contact"),
+    "resolved": gettext_lazy("Ticket resolved, to the client's contact"),
+    "assigned": gettext_lazy("Ticket assigned, to the technician"),
+    "sla_due": gettext_lazy("SLA due soon, to the technicians"),
 }
-LANGUAGES: dict[str, Any] = {"en": _("English"), "es": _("Spanish")}
+LANGUAGES: dict[str, Any] = {"en": gettext_lazy("English"), "es": gettext_lazy("Spanish")}
 FALLBACK_LANGUAGE = "en"
 
 # What a template may use; every value is a plain string.
 VARIABLES: dict[str, Any] = {
-    "ticket_number": _("the ticket's number"),
-    "ticket_subject": _("the ticket's subject"),
-    "client_name": _("the client company"),
-    "contact_name": _("the client's contact"),
-    "technician_name": _("the technician (who replied, assigned, or is assigned)"),
-    "recipient_name": _("who receives this mail"),
-    "ticket_url": _("link to the ticket (the portal for clients)"),
-    "message": _("the reply's text"),
-    "priority": _("the ticket's priority"),
-    "clock": _("which SLA clock (first response, resolution)"),
-    "due_at": _("when the SLA clock is due"),
+    "ticket_number": gettext_lazy("the ticket's number"),
+    "ticket_subject": gettext_lazy("the ticket's subject"),
+    "client_name": gettext_lazy("the client company"),
+    "contact_name": gettext_lazy("the client's contact"),
+    "technician_name": gettext_lazy("the technician (who replied, assigned, or is assigned)"),
+    "recipient_name": gettext_lazy("who receives this mail"),
+    "ticket_url": gettext_lazy("link to the ticket (the portal for clients)"),
+    "message": gettext_lazy("the reply's text"),
+    "priority": gettext_lazy("the ticket's priority"),
+    "clock": gettext_lazy("which SLA clock (first response, resolution)"),
+    "due_at": gettext_lazy("when the SLA clock is due"),
 }
 
 SAMPLE_CONTEXT: dict[str, str] = {
@@ -170,3 +174,72 @@ def preview(subject: str, body: str, language: str) -> Rendered:
     """Text rendered with the sample values, for the edit page."""
     with translation.override(normalize_language(language)):
         return render_text(subject, body, SAMPLE_CONTEXT)
+
+
+# ---------------------------------------------------------------------------------------
+# An admin's wording (the writes; views call these)
+# ---------------------------------------------------------------------------------------
+
+
+def _require_admin(actor: Any) -> None:
+    if actor is not None and not actor.is_admin:
+        raise PermissionDenied(_("Only administrators may change notification templates."))
+
+
+def _check_key(key: str, language: str) -> None:
+    if key not in TEMPLATE_KEYS:
+        raise ValidationError({"key": [_("Unknown notification: %(key)s") % {"key": key}]})
+    if language not in LANGUAGES:
+        raise ValidationError(
+            {"language": [_("Unknown language: %(language)s") % {"language": language}]}
+        )
+
+
+@transaction.atomic
+def save_template(*, actor: Any, key: str, language: str, subject: str, body: str) -> MailTemplate:
+    """Store an admin's wording of one notification in one language (audited).
+
+    Text that does not compile is refused with the field's error, so a notification
+    never goes out broken.
+    """
+    _require_admin(actor)
+    _check_key(key, language)
+    subject = " ".join((subject or "").split())
+    body = (body or "").replace("\r\n", "\n")
+    errors: dict[str, list[str]] = {}
+    if not subject:
+        errors["subject"] = [_("A subject is required.")]
+    elif len(subject) > 300:
+        errors["subject"] = [_("At most 300 characters.")]
+    if not body.strip():
+        errors["body"] = [_("A text is required.")]
+    for field, message in syntax_errors(subject, body).items():
+        errors.setdefault(field, []).append(_("Template error: %(error)s") % {"error": message})
+    if errors:
+        raise ValidationError(errors)
+    row = MailTemplate.objects.select_for_update().filter(key=key, language=language).first()
+    before = {"subject": row.subject, "body": row.body} if row else {}
+    if row is None:
+        row = MailTemplate(key=key, language=language)
+    row.subject, row.body = subject, body
+    row.updated_at = timezone.now()
+    row.updated_by = actor if actor is not None and actor.pk else None
+    row.save()
+    record_audit(actor, row, "saved", before=before, after={"subject": subject, "body": body})
+    return row
+
+
+@transaction.atomic
+def reset_template(*, actor: Any, key: str, language: str) -> bool:
+    """Go back to the shipped wording; False if there was no admin's wording to drop.
+
+    The dropped text stays in the audit event.
+    """
+    _require_admin(actor)
+    _check_key(key, language)
+    row = MailTemplate.objects.select_for_update().filter(key=key, language=language).first()
+    if row is None:
+        return False
+    record_audit(actor, row, "reset", before={"subject": row.subject, "body": row.body})
+    row.delete()
+    return True

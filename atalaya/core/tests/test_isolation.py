@@ -112,6 +112,9 @@ SAMPLES: dict[str, Callable[[AWorld], Any]] = {
     "user_id": lambda a: a.world.portal_a.pk,
     "username": lambda a: a.world.portal_a.username,
     "mailbox_id": lambda a: _a_mailbox().pk,
+    "outbound_id": lambda a: _an_outbound_mail(a).pk,
+    "template_key": lambda a: "reply",
+    "language": lambda a: "en",
 }
 
 
@@ -120,6 +123,22 @@ def _a_mailbox() -> Any:
     from atalaya.mail.models import Mailbox
 
     return Mailbox.objects.get_or_create(address="isolation-probe@atalaya.localhost")[0]
+
+
+def _an_outbound_mail(a: AWorld) -> Any:
+    """Client A's outgoing mail (the technician's reply in a_world notified contact A)."""
+    from atalaya.mail.models import OutboundMessage
+    from atalaya.mail.outbox import queue_mail
+
+    found = OutboundMessage.objects.filter(client=a.world.client_a).first()
+    return found or queue_mail(
+        key="isolation-probe",
+        kind="reply",
+        client=a.world.client_a,
+        to_address="ana@alfa.example",
+        subject="alfa-secret mail",
+        body_text="alfa-secret",
+    )
 
 
 MISSING_INT = 987_654_321

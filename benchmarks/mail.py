@@ -110,6 +110,9 @@ def profiled(enabled: bool, label: str, top: int) -> Iterator[None]:
         yield
     finally:
         profiler.disable()
+        dump = BENCH_DIR / f"profile_{label}.pstats"
+        profiler.dump_stats(dump)
+        log(f"profile of {label} written to {dump.relative_to(ROOT)}")
         for order in ("tottime", "cumulative"):
             out = io.StringIO()
             stats = pstats.Stats(profiler, stream=out)

@@ -11,8 +11,38 @@ from django.core.management.base import BaseCommand
 
 
 def ingest(command: BaseCommand, **options: Any) -> None:
-    """Read one message on standard input into the pipeline (mail/inbound.py)."""
-    raise NotImplementedError
+    """Read one message on standard input into the pipeline (mail/inbound.py).
+
+    Prints what became of it (``--json``: one object). Exit status 0 whenever the mail
+    was stored, dead letters and duplicates included; 75 (EX_TEMPFAIL) when it could
+    not be stored at all, so the MTA keeps it and delivers it again later.
+    """
+    import json
+    import sys
+
+    from atalaya.mail import inbound
+    from atalaya.mail.models import Mailbox
+
+    stdin = getattr(command, "stdin", None) or sys.stdin.buffer
+    raw = stdin.read()
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "surrogateescape")
+    address = (options.get("mailbox") or "").strip().lower()
+    try:
+        mailbox = None
+        if address:
+            mailbox = Mailbox.objects.filter(address=address).first()
+            if mailbox is None:
+                # Still stored: the recipients may name a mailbox; losing mail is worse.
+                command.stderr.write(f"There is no mailbox {address}; taken from the recipients.")
+        result = inbound.ingest(raw, mailbox=mailbox)
+    except Exception as exc:  # noqa: BLE001 - anything here means: not stored, try later
+        command.stderr.write(f"The mail could not be stored: {type(exc).__name__}: {exc}")
+        raise SystemExit(75) from None
+    if options.get("json"):
+        command.stdout.write(json.dumps(result.as_dict()))
+    else:
+        command.stdout.write(result.describe())
 
 
 def fetch(command: BaseCommand, **options: Any) -> None:
@@ -85,5 +115,5 @@ def deliver(command: BaseCommand, **options: Any) -> None:
         f"retry later {report.retried}, failed {report.failed} "
         f"(address bounces: {report.skipped_failing}) in {report.seconds:.2f} s"
     )
-    for error in report.errors[:20]:
-        command.stderr.write(error)
+    for line in report.errors[:20]:
+        command.stderr.write(line)

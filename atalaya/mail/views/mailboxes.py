@@ -106,7 +106,8 @@ class MailboxForm(forms.Form):
 
     def __init__(self, *args: Any, mailbox: Mailbox | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["queue"].choices = [("", _("Default queue"))] + [
+        queue = cast(forms.ChoiceField, self.fields["queue"])
+        queue.choices = [("", _("Default queue"))] + [
             (slug, display_name(name)) for slug, name in Queue.objects.values_list("slug", "name")
         ]
         if mailbox is not None and mailbox.imap_password:

@@ -206,11 +206,13 @@ class Dovecot:
 def _config(root: Path, *, cert: Path, key: Path, imap_port: int, imaps_port: int) -> str:
     if os.geteuid() == 0:
         # Dovecot will not run mail as uid 0 nor login processes as root.
-        internal, login = "dovecot", "dovenull"
+        internal, login, internal_group = "dovecot", "dovenull", "dovecot"
         mail_user = pwd.getpwnam("nobody")
         mail_uid, mail_gid = mail_user.pw_uid, mail_user.pw_gid
     else:
         internal = login = getpass.getuser()
+        # Dovecot's own sockets belong to this group; we can only give them our own.
+        internal_group = grp.getgrgid(os.getgid()).gr_name
         mail_uid, mail_gid = os.getuid(), os.getgid()
     home = root / "home"
     home.mkdir()
@@ -226,6 +228,7 @@ log_path = {root}/dovecot.log
 info_log_path = {root}/dovecot.log
 default_internal_user = {internal}
 default_login_user = {login}
+default_internal_group = {internal_group}
 first_valid_uid = 1
 first_valid_gid = 1
 ssl = yes
@@ -260,6 +263,10 @@ service imap-login {{
 }}
 service auth-worker {{
   user = $default_internal_user
+}}
+# Chroots need root; nothing here needs one.
+service anvil {{
+  chroot =
 }}
 """
 

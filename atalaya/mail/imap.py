@@ -115,6 +115,16 @@ def ssl_context() -> ssl.SSLContext:
     return context
 
 
+def _tls_context() -> ssl.SSLContext:
+    try:
+        return ssl_context()
+    except (OSError, ssl.SSLError) as exc:
+        raise FetchError(
+            _("The CA file %(path)s (ATALAYA_MAIL_CA_FILE) cannot be read: %(reason)s")
+            % {"path": settings.MAIL_CA_FILE, "reason": getattr(exc, "strerror", None) or exc}
+        ) from exc
+
+
 def _server(mailbox: Mailbox) -> str:
     return f"{mailbox.imap_host}:{_port(mailbox)}"
 
@@ -144,10 +154,11 @@ def connect(mailbox: Mailbox, *, timeout: float = TIMEOUT_S) -> imaplib.IMAP4:
     """
     host, port, security = mailbox.imap_host, _port(mailbox), mailbox.imap_security
     server = _server(mailbox)
+    context = _tls_context() if security != ImapSecurity.PLAIN else None
     conn: imaplib.IMAP4 | None = None
     try:
         if security == ImapSecurity.IMAPS:
-            conn = imaplib.IMAP4_SSL(host, port, ssl_context=ssl_context(), timeout=timeout)
+            conn = imaplib.IMAP4_SSL(host, port, ssl_context=context, timeout=timeout)
         else:
             conn = imaplib.IMAP4(host, port, timeout=timeout)
             if security == ImapSecurity.STARTTLS:
@@ -159,7 +170,7 @@ def connect(mailbox: Mailbox, *, timeout: float = TIMEOUT_S) -> imaplib.IMAP4:
                         )
                         % {"server": server}
                     )
-                conn.starttls(ssl_context=ssl_context())
+                conn.starttls(ssl_context=context)
     except FetchError:
         _drop(conn)
         raise

@@ -285,3 +285,14 @@ def test_a_folder_other_than_the_inbox(world: Any, imap: Dovecot) -> None:
 
     missing = make_mailbox(imap, imap.add_user(), imap_folder="No such folder")
     assert "could not be opened" in _fetch(missing).error
+
+
+def test_an_unreadable_ca_file_is_named_in_the_error(
+    world: Any, imap: Dovecot, settings: Any, tmp_path: Path
+) -> None:
+    user = imap.add_user()
+    settings.MAIL_CA_FILE = str(tmp_path / "missing-ca.pem")
+
+    report = _fetch(make_mailbox(imap, user))
+
+    assert "missing-ca.pem" in report.error and "ATALAYA_MAIL_CA_FILE" in report.error

@@ -143,11 +143,17 @@ def syntax_errors(subject: str, body: str) -> dict[str, str]:
     return errors
 
 
+@functools.lru_cache(maxsize=256)
+def _compiled(text: str) -> Any:
+    # Compiling is most of a render's cost; a notification's few texts repeat all day.
+    return _ENGINE.from_string(text)
+
+
 def render_text(subject: str, body: str, context: dict[str, str]) -> Rendered:
     """Render subject and body text; raises TemplateSyntaxError for broken text."""
     values = Context({name: str(value) for name, value in context.items()}, autoescape=False)
-    rendered_subject = _ENGINE.from_string(subject).render(values)
-    rendered_body = _ENGINE.from_string(body).render(values)
+    rendered_subject = _compiled(subject).render(values)
+    rendered_body = _compiled(body).render(values)
     # A subject is one line whatever the template or the values say (header injection).
     return Rendered(" ".join(rendered_subject.split()), rendered_body.strip() + "\n")
 

@@ -115,7 +115,22 @@ SAMPLES: dict[str, Callable[[AWorld], Any]] = {
     "outbound_id": lambda a: _an_outbound_mail(a).pk,
     "template_key": lambda a: "reply",
     "language": lambda a: "en",
+    "inbound_id": lambda a: _a_received_mail(a).pk,
 }
+
+
+def _a_received_mail(a: AWorld) -> Any:
+    """A mail client A's contact sent in (a reply on ticket A, through the pipeline)."""
+    from atalaya.mail.inbound import ingest
+    from atalaya.mail.models import InboundMessage
+
+    raw = (
+        "From: Ana <ana@alfa.example>\r\nTo: support@atalaya.localhost\r\n"
+        f"Subject: Re: alfa-secret [#{a.world.ticket_a.number}]\r\n"
+        "Message-ID: <isolation-probe@alfa.example>\r\n\r\nalfa-secret mail\r\n"
+    ).encode()
+    result = ingest(raw)
+    return InboundMessage.objects.get(pk=result.inbound_id)
 
 
 def _a_mailbox() -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from huey import crontab
@@ -10,20 +11,27 @@ from huey.contrib.djhuey import db_periodic_task, db_task
 # --- Outgoing mail (mail/outbox.py, mail/notify.py) -------------------------------------
 
 
+def _deliver() -> dict[str, Any]:
+    from atalaya.mail import outbox, smtp
+
+    try:
+        return outbox.deliver_due().as_dict()
+    except smtp.SmtpUrlError as error:
+        # A setting to fix, not a crash to retry: the mail stays queued meanwhile.
+        logging.getLogger(__name__).error("mail not sent: %s", error)
+        return {"configured": False, "error": str(error)}
+
+
 @db_task()
 def deliver_outbox() -> dict[str, Any]:
     """Send the outbox's due mail now: started after each commit that queued mail."""
-    from atalaya.mail import outbox
-
-    return outbox.deliver_due().as_dict()
+    return _deliver()
 
 
 @db_periodic_task(crontab(minute="*"))
 def deliver_outbox_every_minute() -> dict[str, Any]:
     """The safety net: mail whose start was lost, retries whose backoff ran out, stale claims."""
-    from atalaya.mail import outbox
-
-    return outbox.deliver_due().as_dict()
+    return _deliver()
 
 
 @db_periodic_task(crontab(minute="*/5"))

@@ -291,3 +291,16 @@ def test_deliver_command(world: World, smtp: SmtpServer, settings: Any) -> None:
     out = StringIO()
     call_command("mail", "deliver", stdout=out)
     assert "ATALAYA_SMTP_URL is empty" in out.getvalue()
+
+
+def test_delivery_jobs(world: World, smtp: SmtpServer, settings: Any) -> None:
+    from atalaya.mail import tasks
+
+    queue(world, 2)
+    # Jobs run inline in the tests (HUEY.immediate): the kicked job delivers.
+    tasks.deliver_outbox()
+    assert len(smtp.messages) == 2
+    settings.SMTP_URL = "smtps://host:notaport"
+    queue(world, 1)
+    tasks.deliver_outbox()  # a bad setting is logged; the mail stays queued
+    assert OutboundMessage.objects.filter(status=Delivery.QUEUED).count() == 1

@@ -361,6 +361,7 @@ def run_ingest(args: argparse.Namespace, world: World, start: datetime) -> None:
     for kind in sorted(kinds):
         probes += [m for m in mix if category(m) == kind][: max(1, args.warmup // len(kinds))]
     probe_ids = {id(m) for m in probes}
+    shown: set[str] = set()
     for mail in probes:
         with CaptureQueriesContext(connection) as ctx:
             t = time.perf_counter()
@@ -371,6 +372,12 @@ def run_ingest(args: argparse.Namespace, world: World, start: datetime) -> None:
             f"  warm-up {category(mail)} ({mail.style}, {len(mail.raw) // 1000} KB): "
             f"{ms:.1f} ms, {len(ctx.captured_queries)} queries, {db_ms:.1f} ms in the database"
         )
+        if category(mail) not in shown:
+            # The slowest queries of the first mail of each kind, for whoever tunes them.
+            shown.add(category(mail))
+            slowest = sorted(ctx.captured_queries, key=lambda q: float(q["time"]), reverse=True)
+            for q in slowest[:3]:
+                log(f"      {float(q['time']) * 1000:6.1f} ms  {q['sql'][:240]}")
     timed = [m for m in mix if id(m) not in probe_ids]
     per_kind: dict[str, list[float]] = {}
     outcomes: Counter[str] = Counter()

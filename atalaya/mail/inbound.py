@@ -30,13 +30,14 @@ import traceback
 from dataclasses import asdict, dataclass
 from datetime import datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db.models import Field
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -86,7 +87,7 @@ QUOTED_LIMIT = 50_000
 NOT_A_CONTACT = "sender is not a contact of this client"
 UNTRUSTED_STAFF = "claims a staff sender through a mailbox not trusted for staff"
 
-_RULE_LABELS = {
+_RULE_LABELS: dict[str, str] = {
     MatchRule.IN_REPLY_TO: "In-Reply-To",
     MatchRule.REFERENCES: "References",
     MatchRule.SUBJECT_TOKEN: "subject token",
@@ -712,9 +713,9 @@ _INSERT_FIELDS = ["message_id", "received_at", "raw", "size", "sha256", *_ROW_RE
 
 def _insert(row: InboundMessage) -> None:
     """row.save() as one plain INSERT … RETURNING (the hot path; see _rows)."""
-    fields = [InboundMessage._meta.get_field(name) for name in _INSERT_FIELDS]
+    fields = [cast(Field, InboundMessage._meta.get_field(name)) for name in _INSERT_FIELDS]
     values = [field.get_db_prep_save(getattr(row, field.attname), connection) for field in fields]
-    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    columns = ", ".join(connection.ops.quote_name(str(field.column)) for field in fields)
     found = _rows(
         f"INSERT INTO {_table(InboundMessage)} ({columns})"  # noqa: S608
         f" VALUES ({_placeholders(values)}) RETURNING id",
@@ -835,10 +836,10 @@ def ingest(
             # ticket writes roll back with it, so the mail is on the ticket once.
             _insert(row)
     except IntegrityError:
-        existing = InboundMessage.objects.filter(message_id=message_id).first()
-        if existing is None:
+        winner = InboundMessage.objects.filter(message_id=message_id).first()
+        if winner is None:
             raise MailNotStored("the ledger refused the mail") from None
-        return _result(existing, duplicate=True)
+        return _result(winner, duplicate=True)
     except DatabaseError as exc:
         raise MailNotStored(str(exc)) from exc
     return _result(row, new=new)

@@ -155,8 +155,18 @@ def _site_field(client: Client) -> forms.ModelChoiceField:
     )
 
 
+def _add_role_fields(form: forms.Form) -> None:
+    """The contact's roles at this client: announcements can go to one role only."""
+    form.fields["is_decision_maker"] = forms.BooleanField(label=_("Decision maker"), required=False)
+    form.fields["is_technical"] = forms.BooleanField(label=_("Technical contact"), required=False)
+    form.fields["is_billing"] = forms.BooleanField(label=_("Billing contact"), required=False)
+    form.fields["is_user"] = forms.BooleanField(
+        label=_("User we look after"), required=False, initial=True
+    )
+
+
 class ContactForm(forms.Form):
-    """A new person at the client."""
+    """A new person at the client, with their roles there."""
 
     name = forms.CharField(label=_("Name"), max_length=200)
     email = forms.EmailField(label=_("E-mail"), required=False)
@@ -169,6 +179,7 @@ class ContactForm(forms.Form):
         kwargs.setdefault("initial", {"language": client.language, "time_zone": client.time_zone})
         super().__init__(*args, **kwargs)
         self.fields["site"] = _site_field(client)
+        _add_role_fields(self)
 
 
 class AttachContactForm(forms.Form):
@@ -187,6 +198,7 @@ class AttachContactForm(forms.Form):
         self.fields["job_title"] = forms.CharField(
             label=_("Job title"), max_length=120, required=False
         )
+        _add_role_fields(self)
 
 
 class PortalLoginForm(forms.Form):

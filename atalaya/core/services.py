@@ -194,10 +194,15 @@ def add_contact_to_client(
     client: Client,
     site: Site | None = None,
     job_title: str = "",
+    is_decision_maker: bool = False,
+    is_technical: bool = False,
+    is_billing: bool = False,
+    is_user: bool = True,
 ) -> ContactMembership:
     """Make an existing contact a contact of one more client too (people work for several).
 
-    A portal login of the contact then sees this client as well.
+    A portal login of the contact then sees this client as well. The role flags say
+    what the person is at this client (announcements can go to one role only).
     """
     if actor is not None and not actor.can_write_tickets:
         raise PermissionDenied(_("Your role may not add contacts."))
@@ -206,7 +211,14 @@ def add_contact_to_client(
     if ContactMembership.objects.filter(contact=contact, client=client).exists():
         raise ValidationError({"contact": [_("This person is already a contact of this client.")]})
     membership = ContactMembership(
-        contact=contact, client=client, site=site, job_title=job_title.strip()
+        contact=contact,
+        client=client,
+        site=site,
+        job_title=job_title.strip(),
+        is_decision_maker=is_decision_maker,
+        is_technical=is_technical,
+        is_billing=is_billing,
+        is_user=is_user,
     )
     membership.full_clean()
     membership.save()
@@ -215,7 +227,7 @@ def add_contact_to_client(
         contact,
         "added_to_client",
         client=client,
-        after={"name": contact.name, "client": client.name},
+        after={"name": contact.name, "client": client.name, **_role_flags(membership)},
     )
     return membership
 
@@ -229,9 +241,16 @@ def create_contact(
     email: str = "",
     site: Site | None = None,
     job_title: str = "",
+    is_decision_maker: bool = False,
+    is_technical: bool = False,
+    is_billing: bool = False,
+    is_user: bool = True,
     **fields: Any,
 ) -> Contact:
-    """Add a person at one or more clients; the first site given applies to its own client."""
+    """Add a person at one or more clients; the first site given applies to its own client.
+
+    The role flags (decision maker, technical, billing, user) apply at every client given.
+    """
     if actor is not None and not actor.can_write_tickets:
         raise PermissionDenied(_("Your role may not add contacts."))
     if not clients:
@@ -240,14 +259,37 @@ def create_contact(
     contact.full_clean()
     contact.save()
     for client in clients:
-        ContactMembership.objects.create(
+        membership = ContactMembership.objects.create(
             contact=contact,
             client=client,
             job_title=job_title.strip()[:120],
             site=site if site and site.client_id == client.pk else None,
+            is_decision_maker=is_decision_maker,
+            is_technical=is_technical,
+            is_billing=is_billing,
+            is_user=is_user,
         )
-        record_audit(actor, contact, "created", client=client, after={"name": contact.name})
+        record_audit(
+            actor,
+            contact,
+            "created",
+            client=client,
+            after={"name": contact.name, **_role_flags(membership)},
+        )
     return contact
+
+
+ROLE_FLAGS = ("is_decision_maker", "is_technical", "is_billing", "is_user")
+
+
+def _role_flags(membership: ContactMembership) -> dict[str, bool]:
+    # Only the flags that differ from a plain contact's, so the history stays short.
+    plain = {flag: ContactMembership._meta.get_field(flag).default for flag in ROLE_FLAGS}
+    return {
+        flag: getattr(membership, flag)
+        for flag in ROLE_FLAGS
+        if getattr(membership, flag) != plain[flag]
+    }
 
 
 def _set_valid_password(user: User, password: str) -> None:

@@ -353,6 +353,10 @@ def contact_add(request: HttpRequest, public_id: Any) -> HttpResponse:
                 contact=data["contact"],
                 site=data["site"],
                 job_title=data["job_title"],
+                is_decision_maker=data["is_decision_maker"],
+                is_technical=data["is_technical"],
+                is_billing=data["is_billing"],
+                is_user=data["is_user"],
             )
         except ValidationError as exc:
             forms.add_service_errors(attach_form, exc)

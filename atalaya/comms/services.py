@@ -95,9 +95,8 @@ def _validate(
     if role and role not in ContactRole.values:
         errors["role"] = [_("Unknown role.")]
     scheduled_for, expires_at = data.get("scheduled_for"), data.get("expires_at")
-    if expires_at is not None:
-        if expires_at <= (scheduled_for or now):
-            errors["expires_at"] = [_("The banner must expire after the announcement goes out.")]
+    if expires_at is not None and expires_at <= (scheduled_for or now):
+        errors["expires_at"] = [_("The banner must expire after the announcement goes out.")]
     return errors
 
 

@@ -16,4 +16,10 @@ urlpatterns = [
         views.attachment_download,
         name="attachment_download",
     ),
+    path("announcements/", views.announcement_list, name="announcement_list"),
+    path(
+        "announcements/<uuid:announcement_id>/",
+        views.announcement_detail,
+        name="announcement_detail",
+    ),
 ]

@@ -232,3 +232,49 @@ def attachment_download(request: HttpRequest, number: int, attachment_id: int) -
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+# ---------------------------------------------------------------------------------------
+# Announcements from the MSP
+# ---------------------------------------------------------------------------------------
+
+ANNOUNCEMENTS_PER_PAGE = 20
+
+
+def _portal_announcements(user: User) -> QuerySet[Any]:
+    from atalaya.comms.models import Announcement, AnnouncementStatus
+
+    # Those that reached one of the contact's clients (visible_to), once they went out.
+    return Announcement.objects.visible_to(user).filter(status=AnnouncementStatus.SENT)
+
+
+@require_http_methods(["GET", "HEAD"])
+@portal_only
+def announcement_list(request: HttpRequest) -> HttpResponse:
+    """What the MSP announced to the contact's companies, newest first, in their language."""
+    user: User = request.user  # type: ignore[assignment]
+    page = Paginator(
+        _portal_announcements(user).order_by("-sent_at", "-id"), ANNOUNCEMENTS_PER_PAGE
+    ).get_page(request.GET.get("page"))
+    language = "es" if user.language == "es" else "en"
+    return render(request, "portal/announcement_list.html", {"page": page, "language": language})
+
+
+@require_http_methods(["GET", "HEAD"])
+@portal_only
+def announcement_detail(request: HttpRequest, announcement_id: Any) -> HttpResponse:
+    """One announcement that reached the contact's companies; 404 for any other."""
+    user: User = request.user  # type: ignore[assignment]
+    announcement = _portal_announcements(user).filter(public_id=announcement_id).first()
+    if announcement is None:
+        raise Http404("No such announcement")
+    language = "es" if user.language == "es" else "en"
+    return render(
+        request,
+        "portal/announcement_detail.html",
+        {
+            "announcement": announcement,
+            "subject": announcement.subject_in(language),
+            "body": announcement.body_in(language),
+        },
+    )

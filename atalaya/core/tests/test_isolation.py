@@ -116,7 +116,29 @@ SAMPLES: dict[str, Callable[[AWorld], Any]] = {
     "template_key": lambda a: "reply",
     "language": lambda a: "en",
     "inbound_id": lambda a: _a_received_mail(a).pk,
+    "announcement_id": lambda a: _an_announcement_to_a(a).public_id,
 }
+
+
+def _an_announcement_to_a(a: AWorld) -> Any:
+    """An announcement sent to client A only: its banner and page are A's alone."""
+    from atalaya.comms import services as comms_services
+    from atalaya.comms.models import Announcement
+
+    found = Announcement.objects.filter(subject_en="alfa-secret news").first()
+    if found is not None:
+        return found
+    announcement = comms_services.create_announcement(
+        actor=None,
+        subject_en="alfa-secret news",
+        subject_es="alfa-secret noticias",
+        body_en="alfa-secret",
+        body_es="alfa-secret",
+        audience="clients",
+        clients=[a.world.client_a],
+    )
+    comms_services.send_announcement(actor=None, announcement=announcement)
+    return announcement
 
 
 def _a_received_mail(a: AWorld) -> Any:

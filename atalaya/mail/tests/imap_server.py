@@ -150,7 +150,7 @@ class Dovecot:
         try:
             if folder != "INBOX":
                 conn.create(folder)
-            typ, data = conn.append(folder, flags or None, None, raw)  # type: ignore[arg-type]
+            typ, data = conn.append(folder, flags or None, None, raw)
             assert typ == "OK", data
         finally:
             conn.logout()
@@ -291,8 +291,25 @@ def _wait_until_listening(server: Dovecot, timeout: float = 30) -> None:
             time.sleep(0.1)
 
 
-def start_dovecot() -> Dovecot:
+def start_dovecot(attempts: int = 3) -> Dovecot:
+    """A running Dovecot; tried again when a free port was taken meanwhile."""
     ensure_dovecot()
+    for attempt in range(1, attempts + 1):
+        server = _launch()
+        try:
+            _wait_until_listening(server)
+        except pytest.fail.Exception as exc:
+            # The message holds Dovecot's standard error and log.
+            in_use = "Address already in use" in str(exc)
+            stop_dovecot(server)
+            if in_use and attempt < attempts:
+                continue
+            raise
+        return server
+    raise AssertionError("unreachable")
+
+
+def _launch() -> Dovecot:
     # Not pytest's tmp_path: its parents are private to us, and Dovecot's unprivileged
     # login processes must reach the sockets in base_dir (short paths, too).
     root = Path(tempfile.mkdtemp(prefix="atalaya-dovecot-"))
@@ -323,7 +340,6 @@ def start_dovecot() -> Dovecot:
         log=root / "dovecot.log",
         process=process,
     )
-    _wait_until_listening(server)
     return server
 
 

@@ -860,7 +860,9 @@ def reprocess(
     now = now or timezone.now()
     with transaction.atomic():
         row = (
-            InboundMessage.objects.select_for_update().select_related("mailbox").get(pk=message.pk)
+            InboundMessage.objects.select_for_update(of=("self",))
+            .select_related("mailbox")
+            .get(pk=message.pk)
         )
         if row.event_id is not None or row.outcome in (Outcome.CREATED, Outcome.APPENDED):
             raise ValidationError(
@@ -899,7 +901,7 @@ def resolve_triage(
     now = now or timezone.now()
     with transaction.atomic():
         row = (
-            InboundMessage.objects.select_for_update()
+            InboundMessage.objects.select_for_update(of=("self",))
             .select_related("mailbox", "contact")
             .get(pk=message.pk)
         )

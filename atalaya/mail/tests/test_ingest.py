@@ -548,3 +548,27 @@ def test_ingesting_a_reply_costs_a_bounded_number_of_queries(world: Any, inbox: 
     with CaptureQueriesContext(connection) as captured:
         ingest(raw)
     assert len(captured) <= 20, [q["sql"] for q in captured]
+
+
+def test_a_racing_copy_fails_on_the_unique_message_id_and_changes_nothing(
+    world: Any, inbox: Mailbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two workers with the same mail: both pass the quick look-up, one insert loses."""
+    from atalaya.mail import inbound
+
+    raw = mails.build(subject=f"Re: [#{world.ticket_a.number}] race")
+    first = ingest(raw)
+    events = world.ticket_a.events.count()
+    real_rows = inbound._rows
+
+    def blind_lookup(sql: str, params: list[Any]) -> list[Any]:
+        # The second worker looked before the first one committed: it saw nothing.
+        if sql.startswith("SELECT id FROM") and "message_id = %s" in sql:
+            return []
+        return real_rows(sql, params)
+
+    monkeypatch.setattr(inbound, "_rows", blind_lookup)
+    second = ingest(raw)
+    assert second.is_duplicate and second.inbound_id == first.inbound_id
+    assert world.ticket_a.events.count() == events
+    assert InboundMessage.objects.count() == 1

@@ -207,7 +207,7 @@ def test_client_page_escapes_user_text(world: World) -> None:
 
 def test_client_page_query_count_is_fixed(world: World, django_assert_max_num_queries: Any) -> None:
     http = world.http(world.readonly)
-    with django_assert_max_num_queries(12) as baseline:
+    with django_assert_max_num_queries(15) as baseline:
         http.get(detail(world.client_a))
     for i in range(8):
         contact = core_services.create_contact(

@@ -21,10 +21,12 @@ from django.db.models import Count, FilteredRelation, Prefetch, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.dates import WEEKDAYS_ABBR
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from atalaya.comms.log import communication_log
 from atalaya.core import forms, services
 from atalaya.core.access import get_client_or_404, get_contact_or_404
 from atalaya.core.models import AuditEvent, Client, Contact, ContactMembership, User
@@ -35,6 +37,7 @@ View = Callable[..., HttpResponse]
 CLIENTS_PER_PAGE = 50
 OPEN_TICKETS_SHOWN = 50
 HISTORY_SHOWN = 30
+COMMS_LOG_SHOWN = 25
 
 
 def _user(request: HttpRequest) -> User:
@@ -175,9 +178,20 @@ def client_detail(request: HttpRequest, public_id: Any) -> HttpResponse:
             "open_tickets": open_tickets[:OPEN_TICKETS_SHOWN],
             "more_open": len(open_tickets) > OPEN_TICKETS_SHOWN,
             "history": _history(_user(request), client),
+            "comms_log": communication_log(
+                client, limit=COMMS_LOG_SHOWN, before=_log_before(request)
+            ),
             "now": timezone.now(),
         },
     )
+
+
+def _log_before(request: HttpRequest) -> Any:
+    """The communication log's page: entries older than ``log_before`` (an ISO time)."""
+    value = parse_datetime((request.GET.get("log_before") or "").strip()[:40].replace(" ", "+"))
+    if value is None:
+        return None
+    return value if timezone.is_aware(value) else timezone.make_aware(value, timezone.utc)
 
 
 def _form_page(

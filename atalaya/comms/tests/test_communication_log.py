@@ -123,7 +123,7 @@ def test_query_count_is_fixed(world: World, django_assert_num_queries: Any) -> N
     for i in range(30):
         mail_in(world.client_a, f"in {i}", now - timedelta(minutes=i), world.ticket_a)
         mail_out(world.client_a, f"out {i}", now - timedelta(minutes=i), world.ticket_a)
-    for i in range(3):
+    for _ in range(3):
         services.send_announcement(
             actor=None,
             announcement=announce(

@@ -1,4 +1,4 @@
-"""The portal banner: the client's users see what reached them, in their language, until it expires."""
+"""The portal banner: what reached the client, in the user's language, until it expires."""
 
 from __future__ import annotations
 

@@ -10,11 +10,9 @@ written and other writers are not held up on SQLite's single write lock.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from importlib import import_module
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -35,8 +33,6 @@ from atalaya.core.models import Client, ContactMembership, Language, User
 from atalaya.core.services import record_audit
 from atalaya.mail import addressing
 from atalaya.mail.models import Delivery, FailingAddress, OutboundKind, OutboundMessage
-
-logger = logging.getLogger(__name__)
 
 # Rows per INSERT: large enough that 10,000 mails are 20 statements, small enough to
 # stay under SQLite's bound-parameter limit (25 columns a row).
@@ -466,21 +462,17 @@ def _renew(announcement_id: int, claim: datetime) -> datetime | None:
 
 
 def _kick_delivery() -> None:
-    """Ask the mail worker to start delivering, if the mail app offers a job for it.
+    """Have the mail worker start delivering once this transaction commits.
 
-    Only queues a job (it never sends here): the worker throttles announcement mail.
+    Only queues the mail app's delivery job (never sends here, never waits): the worker
+    throttles announcement mail to ANNOUNCEMENT_RATE_PER_S, and its periodic run picks
+    the mails up anyway if the job is lost.
     """
-    try:
-        tasks = import_module("atalaya.mail.tasks")
-    except ImportError:  # pragma: no cover - the mail app is part of the project
-        return
-    task = getattr(tasks, "deliver_outbox", None) or getattr(tasks, "deliver_due_mail", None)
-    if task is None:
-        return
-    try:
-        task()
-    except Exception:  # the mails are queued; the periodic delivery picks them up anyway
-        logger.exception("could not start mail delivery")
+    from atalaya.mail import outbox
+
+    kick = getattr(outbox, "kick_delivery", None)
+    if kick is not None:
+        kick()
 
 
 def send_announcement(
@@ -570,7 +562,7 @@ def send_announcement(
             "sent",
             after={"recipients": len(recipients), "clients": len(counts)},
         )
-        transaction.on_commit(_kick_delivery)
+        _kick_delivery()
     announcement.refresh_from_db()
     return SendResult(
         announcement=announcement, recipients=len(recipients), queued=queued, clients=len(counts)

@@ -69,22 +69,22 @@ def communication_log(
             )
         )
     delivery_labels = dict(OutboundMessage._meta.get_field("status").flatchoices)
-    for row in outbound.order_by("-created_at", "-id").values(
+    for out_row in outbound.order_by("-created_at", "-id").values(
         "created_at", "subject", "to_address", "status", "ticket__number"
     )[:take]:
         entries.append(
             LogEntry(
                 kind="out",
-                at=row["created_at"],
-                subject=row["subject"],
-                address=row["to_address"],
-                status=row["status"],
-                status_label=str(delivery_labels.get(row["status"], row["status"])),
-                ticket_number=row["ticket__number"],
+                at=out_row["created_at"],
+                subject=out_row["subject"],
+                address=out_row["to_address"],
+                status=out_row["status"],
+                status_label=str(delivery_labels.get(out_row["status"], out_row["status"])),
+                ticket_number=out_row["ticket__number"],
             )
         )
     language_subject = "announcement__subject_en"
-    for row in reached.order_by("-reached_at", "-id").values(
+    for reach_row in reached.order_by("-reached_at", "-id").values(
         "reached_at",
         "recipients",
         "announcement__public_id",
@@ -94,10 +94,10 @@ def communication_log(
         entries.append(
             LogEntry(
                 kind="announcement",
-                at=row["reached_at"],
-                subject=row[language_subject],
-                recipients=row["recipients"],
-                announcement_id=row["announcement__public_id"],
+                at=reach_row["reached_at"],
+                subject=reach_row[language_subject],
+                recipients=reach_row["recipients"],
+                announcement_id=reach_row["announcement__public_id"],
             )
         )
     entries.sort(key=lambda entry: entry.at, reverse=True)

@@ -204,17 +204,8 @@ def announcement_schedule(request: HttpRequest, announcement_id: Any) -> HttpRes
     announcement = get_announcement_or_404(_user(request), announcement_id)
     form = forms.ScheduleForm(request.POST)
     if not form.is_valid():
-        messages.error(
-            request,
-            _("Send at: %(error)s")
-            % {
-                "error": _errors(
-                    ValidationError(
-                        form.errors.get("scheduled_for") or [_("Enter a date and time.")]
-                    )
-                )
-            },
-        )
+        errors = " ".join(str(e) for e in form.errors.get("scheduled_for", []))
+        messages.error(request, _("Send at: %(error)s") % {"error": errors})
         return _back(request, announcement)
     try:
         services.schedule_announcement(

@@ -284,7 +284,12 @@ ROLE_FLAGS = ("is_decision_maker", "is_technical", "is_billing", "is_user")
 
 def _role_flags(membership: ContactMembership) -> dict[str, bool]:
     # Only the flags that differ from a plain contact's, so the history stays short.
-    plain = {flag: ContactMembership._meta.get_field(flag).default for flag in ROLE_FLAGS}
+    plain = {
+        "is_decision_maker": False,
+        "is_technical": False,
+        "is_billing": False,
+        "is_user": True,
+    }
     return {
         flag: getattr(membership, flag)
         for flag in ROLE_FLAGS

@@ -114,6 +114,11 @@ def test_pages_by_time_without_gaps_or_repeats(world: World) -> None:
         reverse("client_detail", args=[world.client_a.public_id]), {"log_before": "yesterday"}
     )
     assert bad.status_code == 200
+    naive = world.http(world.tech).get(
+        reverse("client_detail", args=[world.client_a.public_id]),
+        {"log_before": "2000-01-01T10:00:00"},
+    )
+    assert naive.status_code == 200 and naive.context["comms_log"].entries == []
 
 
 def test_query_count_is_fixed(world: World, django_assert_num_queries: Any) -> None:

@@ -191,7 +191,7 @@ def _log_before(request: HttpRequest) -> Any:
     value = parse_datetime((request.GET.get("log_before") or "").strip()[:40].replace(" ", "+"))
     if value is None:
         return None
-    return value if timezone.is_aware(value) else timezone.make_aware(value, timezone.utc)
+    return value if timezone.is_aware(value) else timezone.make_aware(value)
 
 
 def _form_page(

@@ -145,6 +145,15 @@ def _display_html(mail: ParsedMail, message: InboundMessage) -> SafeString:
     return mark_safe(_CID.sub(swap, mail.html))  # noqa: S308
 
 
+_ID_RULES = (MatchRule.IN_REPLY_TO, MatchRule.REFERENCES, MatchRule.ANNOUNCEMENT)
+
+
+def _matched_value(message: InboundMessage) -> str:
+    """What matched, a Message-ID in angle brackets as in the header."""
+    value = message.matched_value
+    return f"<{value}>" if value and message.matched_rule in _ID_RULES else value
+
+
 @staff_view("GET", "HEAD")
 def message_detail(request: HttpRequest, inbound_id: int) -> HttpResponse:
     """One received mail: what became of it and why, its headers and its body."""
@@ -164,6 +173,8 @@ def message_detail(request: HttpRequest, inbound_id: int) -> HttpResponse:
             "html": _display_html(mail, message) if mail and mail.html else "",
             "problem": problem,
             "rule_label": MatchRule(message.matched_rule).label if message.matched_rule else "",
+            "matched_value": _matched_value(message),
+            "message_id": f"<{message.message_id}>",
             "can_write": _user(request).can_write_tickets,
             "clients": list(Client.objects.visible_to(_user(request)).only("public_id", "name"))
             if message.outcome == Outcome.TRIAGE

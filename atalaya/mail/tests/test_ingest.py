@@ -517,7 +517,7 @@ def test_header_injection_in_subject_and_names_stays_one_line(world: Any, inbox:
 def test_a_failure_while_processing_is_a_dead_letter_that_can_be_processed_again(
     world: Any, inbox: Mailbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from atalaya.mail import inbound
+    from atalaya.mail.inbound import pipeline as inbound
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("disk on fire")
@@ -554,7 +554,7 @@ def test_a_racing_copy_fails_on_the_unique_message_id_and_changes_nothing(
     world: Any, inbox: Mailbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two workers with the same mail: both pass the quick look-up, one insert loses."""
-    from atalaya.mail import inbound
+    from atalaya.mail.inbound import pipeline as inbound
 
     raw = mails.build(subject=f"Re: [#{world.ticket_a.number}] race")
     first = ingest(raw)

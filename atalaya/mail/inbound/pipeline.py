@@ -1,24 +1,4 @@
-"""The inbound pipeline: one received mail → the ledger, and a ticket, a reply or nothing.
-
-``ingest`` is what ``atalaya mail ingest`` and the IMAP fetcher call. In order:
-
-1. the raw bytes are stored (content-addressed under MEDIA_ROOT) and an
-   ``InboundMessage`` row is written for its Message-ID; the unique constraint makes a
-   second copy (fetched twice, reply-all to two mailboxes) a duplicate that changes
-   nothing, also when two workers race;
-2. the mail is parsed (mail/parse.py) and matched to a ticket: the Message-ID ledger
-   (In-Reply-To, then References), ``[#1234]`` in the subject, the ticket's reply
-   address, the signed reference in the quoted text; else it is a new request;
-3. the sender is found: a contact by address, a client by mail domain, else a contact
-   waiting for triage; a staff address counts as a technician only through a mailbox
-   trusted for staff;
-4. auto-replies, bounces and loops are recorded and go no further.
-
-Everything runs in one transaction per mail, the processing in a savepoint: whatever
-raises there rolls back and leaves the row as a dead letter with its error and its
-bytes, to be processed again from the admin's list. Only a failure to store the mail
-at all (the database is down) leaves ``ingest`` as ``MailNotStored``.
-"""
+"""The pipeline itself: store, parse, decide, write; see the package's docstring."""
 
 from __future__ import annotations
 
@@ -28,7 +8,7 @@ import os
 import threading
 import traceback
 from dataclasses import asdict, dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -41,8 +21,21 @@ from django.db.models import Field
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from atalaya.core.models import STAFF_ROLES, Client, Contact, ContactMembership, MailDomain, User
-from atalaya.mail import addressing
+from atalaya.core.models import Client, Contact, User
+from atalaya.mail.inbound.lookups import (
+    Match,
+    _client_of_domain,
+    _find_mailbox,
+    _match,
+    _new_contact,
+    _pick_client,
+    _placeholders,
+    _rows,
+    _sender,
+    _staff_user,
+    _survivor,
+    _table,
+)
 from atalaya.mail.models import (
     Delivery,
     FailingAddress,
@@ -54,27 +47,9 @@ from atalaya.mail.models import (
 )
 from atalaya.mail.parse import ParsedMail, message_id_of_headers, parse_message
 from atalaya.tickets import services as ticket_services
-from atalaya.tickets.models import Queue, Ticket
+from atalaya.tickets.models import Queue
 
 log = logging.getLogger(__name__)
-
-
-def _table(model: Any) -> str:
-    return str(connection.ops.quote_name(model._meta.db_table))
-
-
-def _rows(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
-    """A plain query. The pipeline's look-ups are raw SQL on purpose, like the ticket
-    services' SLA reads: building the ORM queries cost several times running them, and
-    ingestion must keep up with a flood (benchmarks/mail.py, 200 mails a second)."""
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return list(cursor.fetchall())
-
-
-def _placeholders(values: Any) -> str:
-    return ", ".join(["%s"] * len(values))
-
 
 # More mails than this from one sender in LOOP_WINDOW, with no human reply to them in
 # between: an auto-responder talking to ours.
@@ -195,238 +170,6 @@ def _store_raw(raw: bytes, digest: str) -> str:
 def read_raw(row: InboundMessage) -> bytes:
     with row.raw.open("rb") as handle:
         return handle.read()
-
-
-# --- mailboxes and senders -------------------------------------------------------------------
-
-
-def _base_address(address: str) -> str:
-    """``support+t12@host`` → ``support@host``: plus tags never change the mailbox."""
-    local, at, domain = address.lower().partition("@")
-    return f"{local.partition('+')[0]}{at}{domain}"
-
-
-def _atalaya_bases(mailboxes: list[Mailbox]) -> set[str]:
-    return {_base_address(addressing.mail_from()[1]), *(m.address for m in mailboxes)}
-
-
-def _find_mailbox(mail: ParsedMail) -> tuple[Mailbox | None, list[Mailbox]]:
-    """The mailbox of the first recipient that is one (envelope first); and all of them."""
-    bases = [_base_address(address) for address in mail.recipients][:50]
-    if not bases:
-        return None, []
-    unique = sorted(set(bases))
-    found = {
-        address: Mailbox(
-            pk=pk,
-            address=address,
-            queue_id=queue_id,
-            is_active=bool(active),
-            is_trusted_for_staff=bool(trusted),
-        )
-        for pk, address, queue_id, active, trusted in _rows(
-            f"SELECT id, address, queue_id, is_active, is_trusted_for_staff FROM {_table(Mailbox)}"  # noqa: S608
-            f" WHERE address IN ({_placeholders(unique)})",
-            unique,
-        )
-    }
-    for base in bases:
-        if base in found and found[base].is_active:
-            return found[base], list(found.values())
-    return None, list(found.values())
-
-
-def _staff_user(address: str) -> User | None:
-    if not address:
-        return None
-    roles = sorted(STAFF_ROLES)
-    found = _rows(
-        f"SELECT id FROM {_table(User)} WHERE UPPER(email) = UPPER(%s) AND is_active"  # noqa: S608
-        f" AND role IN ({_placeholders(roles)}) ORDER BY id LIMIT 1",
-        [address, *roles],
-    )
-    # Rare (a technician's own mail): only then the whole user.
-    return User.objects.get(pk=found[0][0]) if found else None
-
-
-@dataclass
-class Sender:
-    """The contact a mail is from, with the clients it is a contact of (ids)."""
-
-    contact: Contact | None
-    client_ids: list[int]
-
-    def is_member(self, client_id: int) -> bool:
-        return client_id in self.client_ids
-
-
-def _sender(address: str) -> Sender:
-    if not address:
-        return Sender(None, [])
-    # Stored lowered by core.services; the index on email serves the equality lookup.
-    rows = _rows(
-        f"SELECT c.id, c.name, c.language, c.time_zone, c.needs_triage, m.client_id"  # noqa: S608
-        f" FROM {_table(Contact)} c LEFT JOIN {_table(ContactMembership)} m"
-        f" ON m.contact_id = c.id WHERE c.email = %s ORDER BY c.id, m.id LIMIT 50",
-        [address],
-    )
-    if not rows:
-        return Sender(None, [])
-    by_contact: dict[int, list[int]] = {}
-    details: dict[int, tuple[Any, ...]] = {}
-    for pk, name, language, time_zone, needs_triage, client_id in rows:
-        by_contact.setdefault(pk, [])
-        details[pk] = (name, language, time_zone, needs_triage)
-        if client_id is not None:
-            by_contact[pk].append(client_id)
-    # A contact of a client wins over an earlier triage leftover with the same address.
-    pk = min(by_contact, key=lambda k: (not by_contact[k], k))
-    name, language, time_zone, needs_triage = details[pk]
-    contact = Contact(
-        pk=pk,
-        name=name,
-        email=address,
-        language=language,
-        time_zone=time_zone,
-        needs_triage=bool(needs_triage),
-    )
-    contact._state.adding = False
-    return Sender(contact, by_contact[pk])
-
-
-def _client_of_domain(address: str) -> Client | None:
-    domain = address.rpartition("@")[2]
-    found = MailDomain.objects.filter(domain=domain).select_related("client").first()
-    return found.client if found else None
-
-
-def _new_contact(mail: ParsedMail, client: Client | None, now: datetime) -> Contact:
-    """A contact for a sender nobody knew, waiting for a technician to confirm it."""
-    name = mail.from_name or mail.from_address.partition("@")[0] or mail.from_address
-    contact = Contact(
-        name=name[:200],
-        email=mail.from_address[:254],
-        language=client.language if client else "es",
-        needs_triage=True,
-        created_at=now,
-    )
-    if client is not None:
-        contact.time_zone = client.time_zone
-    contact.save()
-    if client is not None:
-        ContactMembership.objects.create(contact=contact, client=client)
-    return contact
-
-
-# --- matching ------------------------------------------------------------------------------
-
-
-@dataclass
-class Sent:
-    """The outbox row a reply names: which client, ticket and announcement it was."""
-
-    pk: int
-    client_id: int
-    ticket_id: int | None
-    announcement_id: int | None
-
-
-@dataclass
-class Match:
-    rule: str
-    value: str
-    ticket: Ticket | None = None
-    outbound: Sent | None = None
-
-    @property
-    def is_weak(self) -> bool:
-        return self.rule in (MatchRule.SUBJECT_TOKEN, MatchRule.REPLY_ADDRESS)
-
-
-def _survivor(ticket: Ticket) -> Ticket:
-    """A merged ticket's mail goes to the ticket it was merged into."""
-    for _hop in range(10):
-        if not ticket.merged_into_id:
-            break
-        survivor = _load_ticket("id", ticket.merged_into_id)
-        if survivor is None:
-            break
-        ticket = survivor
-    return ticket
-
-
-def _ticket_by_number(number: int | None) -> Ticket | None:
-    if number is None:
-        return None
-    return _load_ticket("number", number)
-
-
-def _load_ticket(column: str, value: int) -> Ticket | None:
-    """One ticket by id or number, as a raw query (no ORM query to build; its client
-    is loaded only if a status move needs its calendar)."""
-    assert column in ("id", "number")
-    sql = f"SELECT * FROM {_table(Ticket)} WHERE {column} = %s"  # noqa: S608
-    return next(iter(Ticket.objects.raw(sql, [value])), None)
-
-
-def _match_ledger(mail: ParsedMail) -> Match | None:
-    """In-Reply-To first, then References newest first: both ledgers, two queries."""
-    ordered: list[tuple[str, str]] = [(MatchRule.IN_REPLY_TO, i) for i in mail.in_reply_to]
-    ordered += [(MatchRule.REFERENCES, i) for i in reversed(mail.references)]
-    ids = {value for _rule, value in ordered if value != mail.message_id}
-    if not ids:
-        return None
-    ids_list = sorted(ids)[:200]
-    marks = _placeholders(ids_list)
-    inbound = dict(
-        _rows(
-            f"SELECT message_id, ticket_id FROM {_table(InboundMessage)}"  # noqa: S608
-            f" WHERE message_id IN ({marks}) AND ticket_id IS NOT NULL",
-            ids_list,
-        )
-    )
-    outbound = {
-        message_id: Sent(pk, client_id, ticket_id, announcement_id)
-        for message_id, pk, client_id, ticket_id, announcement_id in _rows(
-            f"SELECT message_id, id, client_id, ticket_id, announcement_id"  # noqa: S608
-            f" FROM {_table(OutboundMessage)} WHERE message_id IN ({marks})",
-            ids_list,
-        )
-    }
-    for rule, value in ordered:
-        ticket_id = inbound.get(value)
-        sent = outbound.get(value)
-        if ticket_id is None and sent is not None:
-            ticket_id = sent.ticket_id
-        if ticket_id is not None:
-            ticket = _load_ticket("id", ticket_id)
-            if ticket is not None:
-                return Match(rule, value, ticket=ticket, outbound=sent)
-        elif sent is not None and sent.announcement_id is not None:
-            return Match(MatchRule.ANNOUNCEMENT, value, outbound=sent)
-    return None
-
-
-def _match(mail: ParsedMail, mailboxes: list[Mailbox]) -> Match:
-    found = _match_ledger(mail)
-    if found is not None:
-        return found
-    number = addressing.ticket_number_in_subject(mail.subject)
-    ticket = _ticket_by_number(number)
-    if ticket is not None:
-        return Match(MatchRule.SUBJECT_TOKEN, addressing.subject_token(ticket.number), ticket)
-    bases = _atalaya_bases(mailboxes)
-    for address in mail.recipients:
-        number = addressing.ticket_number_in_address(address)
-        if number is not None and _base_address(address) in bases:
-            ticket = _ticket_by_number(number)
-            if ticket is not None:
-                return Match(MatchRule.REPLY_ADDRESS, address, ticket)
-    number = addressing.ticket_number_in_body(mail.quoted_text or mail.text)
-    ticket = _ticket_by_number(number)
-    if ticket is not None:
-        return Match(MatchRule.BODY_TOKEN, addressing.body_token(ticket.number), ticket)
-    return Match(MatchRule.NEW, "")
 
 
 # --- signals: auto-replies, bounces, loops -------------------------------------------------
@@ -615,46 +358,6 @@ def _process(
         return False
     _open_ticket(row, mail, match, client, contact, now, is_member=sender.is_member(client.pk))
     return True
-
-
-def _pick_client(client_ids: list[int], mail: ParsedMail, match: Match) -> Client:
-    """The client of a contact at several: the announcement's, else the domain's, else the first."""
-    chosen = client_ids[0]
-    if match.outbound is not None and match.outbound.client_id in client_ids:
-        chosen = match.outbound.client_id
-    elif len(client_ids) > 1:
-        domain = mail.from_address.rpartition("@")[2]
-        owner = MailDomain.objects.filter(domain=domain, client_id__in=client_ids).first()
-        if owner is not None:
-            chosen = owner.client_id
-    return _client(chosen)
-
-
-def _as_time(value: Any) -> time:
-    return value if isinstance(value, time) else time.fromisoformat(str(value))
-
-
-def _client(pk: int) -> Client:
-    """The client fields a new ticket needs (its calendar), by one plain query."""
-    found = _rows(
-        f"SELECT id, name, language, time_zone, working_days, workday_starts_at,"  # noqa: S608
-        f" workday_ends_at FROM {_table(Client)} WHERE id = %s",
-        [pk],
-    )
-    if not found:
-        raise Client.DoesNotExist(pk)
-    pk, name, language, time_zone, days, starts, ends = found[0]
-    client = Client(
-        pk=pk,
-        name=name,
-        language=language,
-        time_zone=time_zone,
-        working_days=days,
-        workday_starts_at=_as_time(starts),
-        workday_ends_at=_as_time(ends),
-    )
-    client._state.adding = False
-    return client
 
 
 def _open_ticket(
@@ -882,109 +585,3 @@ def reprocess(
         row.save(update_fields=_ROW_RESULT_FIELDS)
     message.refresh_from_db()
     return _result(row, new=new)
-
-
-# --- what technicians do with received mail -------------------------------------------------
-
-
-def resolve_triage(
-    message: InboundMessage, *, client: Client, actor: User, now: datetime | None = None
-) -> IngestResult:
-    """A technician says whose the unknown sender is: the contact joins the client and the
-    waiting mail becomes that client's ticket."""
-    from atalaya.core import services as core_services
-
-    if not actor.can_write_tickets:
-        from django.core.exceptions import PermissionDenied
-
-        raise PermissionDenied(_("Your role may not change tickets."))
-    now = now or timezone.now()
-    with transaction.atomic():
-        row = (
-            InboundMessage.objects.select_for_update(of=("self",))
-            .select_related("mailbox", "contact")
-            .get(pk=message.pk)
-        )
-        if row.outcome != Outcome.TRIAGE or row.ticket_id is not None:
-            raise ValidationError({"message": [_("This mail is not waiting for triage.")]})
-        parsed, parse_error = _parse(read_raw(row))
-        if parsed is None:
-            raise ValidationError({"message": [parse_error or _("The mail could not be parsed.")]})
-        contact = row.contact
-        if contact is None:
-            contact = _sender(parsed.from_address).contact or _new_contact(parsed, None, now)
-        if not contact.memberships.filter(client=client).exists():
-            core_services.add_contact_to_client(actor=actor, contact=contact, client=client)
-        if contact.needs_triage:
-            contact.needs_triage = False
-            contact.save(update_fields=["needs_triage"])
-        row.contact = contact
-        match = Match(row.matched_rule or MatchRule.NEW, row.matched_value)
-        _open_ticket(row, parsed, match, client, contact, now, is_member=True)
-        row.processed_at = now
-        row.save(update_fields=_ROW_RESULT_FIELDS)
-    return _result(row, new=True)
-
-
-def _mail_event_of(row: InboundMessage) -> Any:
-    if row.event_id is None or row.ticket_id is None:
-        raise ValidationError({"message": [_("This mail is not on a ticket.")]})
-    return row.event
-
-
-def move_mail_message(
-    message: InboundMessage, target: Ticket, *, actor: User, now: datetime | None = None
-) -> IngestResult:
-    """Move a received mail to another ticket of the same client; later replies follow it."""
-    now = now or timezone.now()
-    with transaction.atomic():
-        row = InboundMessage.objects.select_for_update().get(pk=message.pk)
-        event = _mail_event_of(row)
-        source_number = event.ticket.number
-        new_event = ticket_services.move_mail_message(event, target, actor=actor, now=now)
-        _repoint(row, target, new_event, source_number)
-    return _result(row)
-
-
-def split_mail_message(
-    message: InboundMessage, *, actor: User, now: datetime | None = None
-) -> IngestResult:
-    """Split a received mail out into a new ticket of the same client."""
-    now = now or timezone.now()
-    with transaction.atomic():
-        row = InboundMessage.objects.select_for_update().get(pk=message.pk)
-        event = _mail_event_of(row)
-        source_number = event.ticket.number
-        ticket, new_event = ticket_services.split_mail_message(event, actor=actor, now=now)
-        _repoint(row, ticket, new_event, source_number)
-    return _result(row, new=True)
-
-
-def _repoint(row: InboundMessage, ticket: Ticket, event: Any, source_number: int) -> None:
-    row.ticket, row.event = ticket, event
-    row.matched_rule, row.matched_value = MatchRule.MOVED, f"#{source_number}"
-    row.save(update_fields=["ticket", "event", "matched_rule", "matched_value"])
-
-
-def failing_addresses(addresses: list[str]) -> set[str]:
-    """Which of these addresses bounced and were not cleared (one query, for badges)."""
-    wanted = {a.lower() for a in addresses if a}
-    if not wanted:
-        return set()
-    return set(
-        FailingAddress.objects.filter(address__in=wanted, cleared_at__isnull=True).values_list(
-            "address", flat=True
-        )
-    )
-
-
-__all__ = [
-    "IngestResult",
-    "MailNotStored",
-    "failing_addresses",
-    "ingest",
-    "move_mail_message",
-    "reprocess",
-    "resolve_triage",
-    "split_mail_message",
-]

@@ -17,6 +17,9 @@ HTML), and In-Reply-To/References naming the thread the recipient already has.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -40,6 +43,24 @@ logger = logging.getLogger(__name__)
 
 # References names the first message and the latest ones; a long thread stays short.
 MAX_REFERENCES = 20
+
+
+_paused: ContextVar[bool] = ContextVar("mail_notifications_paused", default=False)
+
+
+@contextmanager
+def notifications_paused() -> Iterator[None]:
+    """Queue no notification for what happens inside (history being replayed).
+
+    The demo loader replays months of tickets through the services; its replies and
+    resolutions happened long ago and must never reach a real address the day
+    someone sets ATALAYA_SMTP_URL.
+    """
+    token = _paused.set(True)
+    try:
+        yield
+    finally:
+        _paused.reset(token)
 
 
 # ---------------------------------------------------------------------------------------
@@ -135,8 +156,11 @@ def queue_ticket_mail(
 ) -> OutboundMessage | None:
     """Render ``template`` and queue it with the ticket's threading marks.
 
-    None when ``key`` was queued before. Starts delivery after the commit.
+    None when ``key`` was queued before or notifications are paused. Starts delivery
+    after the commit.
     """
+    if _paused.get():
+        return None
     language = rendering.normalize_language(language)
     with translation.override(language):
         context = {"priority": _priority_label(ticket), **context}

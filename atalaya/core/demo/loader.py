@@ -31,6 +31,7 @@ from atalaya.core.demo.plan import (
 )
 from atalaya.core.demo.replay import BulkReplayer
 from atalaya.core.models import Client, Contact, MailDomain, Site, User
+from atalaya.mail.notify import notifications_paused
 from atalaya.tickets import services as ticket_services
 from atalaya.tickets.models import (
     Category,
@@ -141,8 +142,10 @@ def load_demo(
     # Demo passwords ("demo", "admin") are weak on purpose; password validators are off
     # only here, while the demo loader writes its own accounts.
     hashers = [f"{__name__}.DemoPasswordHasher", *settings.PASSWORD_HASHERS]
+    # The replayed history is months old: none of it may queue mail to anyone.
     with (
         override_settings(AUTH_PASSWORD_VALIDATORS=[], PASSWORD_HASHERS=hashers),
+        notifications_paused(),
         transaction.atomic(),
     ):
         loader = _Loader(plan, progress or (lambda _message: None))

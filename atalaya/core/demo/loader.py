@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -19,6 +19,7 @@ from django.db import transaction
 from django.test.utils import override_settings
 from django.utils import timezone
 
+from atalaya.comms import services as comms_services
 from atalaya.core import services as core_services
 from atalaya.core.demo.people import CLIENTS, DEMO_PASSWORD, STAFF, STAFF_MAIL_DOMAIN
 from atalaya.core.demo.plan import (
@@ -31,6 +32,7 @@ from atalaya.core.demo.plan import (
 )
 from atalaya.core.demo.replay import BulkReplayer
 from atalaya.core.models import Client, Contact, MailDomain, Site, User
+from atalaya.mail import services as mail_services
 from atalaya.mail.notify import notifications_paused
 from atalaya.tickets import services as ticket_services
 from atalaya.tickets.models import (
@@ -44,6 +46,26 @@ from atalaya.tickets.models import (
 )
 
 DEMO_CLIENT_NAMES = [spec.name for spec in CLIENTS]
+
+ANNOUNCEMENT_EN = """Dear clients,
+
+Our whole team is working, from home and from the office, and the help desk is open
+as usual. Write to us or call us as always: every request becomes a ticket and you
+can follow it in the portal.
+
+If you now work from home, ask us about the remote worker bundle (VPN, MFA,
+antivirus and backup). And beware of mails asking for your Office 365 password: we
+will never ask for it."""
+
+ANNOUNCEMENT_ES = """Estimados clientes:
+
+Todo nuestro equipo sigue trabajando, desde casa y desde la oficina, y el servicio
+de soporte está abierto como siempre. Escríbanos o llámenos como de costumbre: cada
+petición se convierte en un ticket que puede seguir en el portal.
+
+Si ahora trabaja desde casa, pregúntenos por el paquete de teletrabajo (VPN, MFA,
+antivirus y copia de seguridad). Y desconfíe de los correos que le pidan su
+contraseña de Office 365: nosotros nunca se la pediremos."""
 
 
 class DemoPasswordHasher(Argon2PasswordHasher):
@@ -161,6 +183,7 @@ def load_demo(
                 else:
                     replayer.apply(step)
             replayer.save(loader.progress)
+        loader.mail()
     events = TicketEvent.objects.filter(ticket__client__name__in=DEMO_CLIENT_NAMES).count()
     return DemoResult(
         tickets=len(plan.tickets),
@@ -246,6 +269,33 @@ class _Loader:
             f"{len(self.users)} accounts, {len(self.clients)} clients, "
             f"{len(self.contacts)} contacts"
         )
+
+    def mail(self) -> None:
+        """The support mailbox, and the announcement every client got in the surge.
+
+        Its mails stay queued until ATALAYA_SMTP_URL is set; the demo's addresses are
+        all under .example, which no mail server delivers to.
+        """
+        admin = self.users["admin"]
+        mail_services.create_mailbox(
+            actor=admin,
+            address=f"soporte@{STAFF_MAIL_DOMAIN}",
+            name="Soporte",
+            queue="helpdesk",
+        )
+        sent_at = self.plan.now - timedelta(days=3)
+        announcement = comms_services.create_announcement(
+            actor=admin,
+            subject_en="We are open and working",
+            subject_es="Seguimos abiertos y trabajando",
+            body_en=ANNOUNCEMENT_EN,
+            body_es=ANNOUNCEMENT_ES,
+            # A month from today at midnight: the banner shows whenever the demo is loaded.
+            expires_at=(max(self.plan.now, timezone.now()) + timedelta(days=30)).replace(
+                hour=0, minute=0, second=0, microsecond=0
+            ),
+        )
+        comms_services.send_announcement(actor=admin, announcement=announcement, now=sent_at)
 
     def ticket_lives(self) -> None:
         plans = {t.key: t for t in self.plan.tickets}

@@ -21,9 +21,15 @@ from atalaya.mail.models import (
 from atalaya.mail.parse import ParsedMail
 from atalaya.tickets.models import Ticket
 
+_TABLES: dict[tuple[str, Any], str] = {}
+
 
 def _table(model: Any) -> str:
-    return str(connection.ops.quote_name(model._meta.db_table))
+    key = (connection.vendor, model)
+    found = _TABLES.get(key)
+    if found is None:
+        found = _TABLES[key] = str(connection.ops.quote_name(model._meta.db_table))
+    return found
 
 
 def _rows(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
@@ -203,12 +209,40 @@ def _ticket_by_number(number: int | None) -> Ticket | None:
     return _load_ticket("number", number)
 
 
+_TICKET_READERS: dict[str, tuple[str, list[str], list[tuple[Any, list[Any]]]]] = {}
+
+
+def _ticket_reader() -> tuple[str, list[str], list[tuple[Any, list[Any]]]]:
+    """The columns of a ticket and each one's converters (what the ORM's compiler applies
+    to a row: aware datetimes on SQLite, and so on), worked out once per backend."""
+    found = _TICKET_READERS.get(connection.vendor)
+    if found is None:
+        fields = list(Ticket._meta.concrete_fields)
+        columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
+        converters = []
+        for field in fields:
+            col = field.get_col(Ticket._meta.db_table)
+            converters.append(
+                (col, connection.ops.get_db_converters(col) + field.get_db_converters(connection))
+            )
+        sql = f"SELECT {columns} FROM {_table(Ticket)}"  # noqa: S608
+        found = _TICKET_READERS[connection.vendor] = (sql, [f.attname for f in fields], converters)
+    return found
+
+
 def _load_ticket(column: str, value: int) -> Ticket | None:
-    """One ticket by id or number, as a raw query (no ORM query to build; its client
+    """One ticket by id or number, as a plain query (no ORM query to build; its client
     is loaded only if a status move needs its calendar)."""
     assert column in ("id", "number")
-    sql = f"SELECT * FROM {_table(Ticket)} WHERE {column} = %s"  # noqa: S608
-    return next(iter(Ticket.objects.raw(sql, [value])), None)
+    sql, names, converters = _ticket_reader()
+    rows = _rows(f"{sql} WHERE {column} = %s", [value])
+    if not rows:
+        return None
+    values = list(rows[0])
+    for index, (col, functions) in enumerate(converters):
+        for function in functions:
+            values[index] = function(values[index], col, connection)
+    return Ticket.from_db(connection.alias, names, values)
 
 
 def _match_ledger(mail: ParsedMail) -> Match | None:

@@ -158,11 +158,14 @@ def _store_raw(raw: bytes, digest: str) -> str:
                 default_storage.delete(saved)
         return path
     if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
         # Written aside and renamed: a reader never sees half a mail, and two writers
         # of the same mail both end with the same complete file.
         partial = target.with_name(f"{target.name}.{os.getpid()}.{threading.get_ident()}.part")
-        partial.write_bytes(raw)
+        try:
+            partial.write_bytes(raw)
+        except FileNotFoundError:  # the first mail of its folder (no mkdir for each mail)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial.write_bytes(raw)
         os.replace(partial, target)
     return path
 
@@ -414,16 +417,28 @@ _ROW_RESULT_FIELDS = [
 _INSERT_FIELDS = ["message_id", "received_at", "raw", "size", "sha256", *_ROW_RESULT_FIELDS]
 
 
+_INSERT_SQL: dict[str, tuple[str, list[Field]]] = {}
+
+
+def _insert_statement() -> tuple[str, list[Field]]:
+    """The INSERT of a ledger row, built once per database backend."""
+    found = _INSERT_SQL.get(connection.vendor)
+    if found is None:
+        fields = [cast(Field, InboundMessage._meta.get_field(name)) for name in _INSERT_FIELDS]
+        columns = ", ".join(connection.ops.quote_name(str(field.column)) for field in fields)
+        sql = (
+            f"INSERT INTO {_table(InboundMessage)} ({columns})"  # noqa: S608
+            f" VALUES ({_placeholders(fields)}) RETURNING id"
+        )
+        found = _INSERT_SQL[connection.vendor] = (sql, fields)
+    return found
+
+
 def _insert(row: InboundMessage) -> None:
     """row.save() as one plain INSERT … RETURNING (the hot path; see _rows)."""
-    fields = [cast(Field, InboundMessage._meta.get_field(name)) for name in _INSERT_FIELDS]
+    sql, fields = _insert_statement()
     values = [field.get_db_prep_save(getattr(row, field.attname), connection) for field in fields]
-    columns = ", ".join(connection.ops.quote_name(str(field.column)) for field in fields)
-    found = _rows(
-        f"INSERT INTO {_table(InboundMessage)} ({columns})"  # noqa: S608
-        f" VALUES ({_placeholders(values)}) RETURNING id",
-        values,
-    )
+    found = _rows(sql, values)
     row.pk = found[0][0]
     row._state.adding = False
 

@@ -129,6 +129,9 @@ def _decode_raw_header(value: Any) -> str:
     Raw 8-bit bytes (RFC 6532 UTF-8 headers, or a mail program's local charset) come
     through compat32 as "unknown-8bit" and are read as UTF-8, else Latin-1.
     """
+    if isinstance(value, str) and "=?" not in value:
+        # No encoded word (most values): decode_header would give the text back as is.
+        return value
     try:
         parts = decode_header(value)
     except Exception:  # noqa: BLE001 - a broken encoded word: keep the raw text
@@ -588,7 +591,7 @@ def _parse_bytes(raw: bytes) -> Message:
         return msg
     restored = 0
     for part in msg.walk():
-        payload = part._payload  # noqa: SLF001 - the leaf's text as parsed
+        payload = part._payload  # type: ignore[attr-defined]  # noqa: SLF001 - the text as parsed
         if not isinstance(payload, str) or "ATALAYA" not in payload:
             continue
         for token, body in bodies.items():
@@ -598,7 +601,7 @@ def _parse_bytes(raw: bytes) -> Message:
                 restored += 1
             elif count:
                 restored = -len(bodies)
-        part._payload = payload  # noqa: SLF001
+        part._payload = payload  # type: ignore[attr-defined]  # noqa: SLF001
     if restored != len(bodies):
         return message_from_bytes(raw, policy=policy.compat32)
     return msg

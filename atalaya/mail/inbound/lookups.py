@@ -118,6 +118,37 @@ def _sender(address: str) -> Sender:
         f" ON m.contact_id = c.id WHERE c.email = %s ORDER BY c.id, m.id LIMIT 50",
         [address],
     )
+    return _sender_of_rows(address, rows)
+
+
+def _staff_and_sender(address: str) -> tuple[User | None, Sender]:
+    """``_staff_user`` and ``_sender`` of one address by one query (every mail asks both)."""
+    if not address:
+        return None, Sender(None, [])
+    roles = sorted(STAFF_ROLES)
+    # The staff branch first: PostgreSQL types the union's columns from it, and its NULLs
+    # take the contact branch's types. Each branch keeps its own ORDER BY and LIMIT.
+    rows = _rows(
+        f"SELECT 0, s.id, NULL, NULL, NULL, NULL, NULL, NULL FROM"  # noqa: S608
+        f" (SELECT id FROM {_table(User)} WHERE UPPER(email) = UPPER(%s) AND is_active"
+        f" AND role IN ({_placeholders(roles)}) ORDER BY id LIMIT 1) s"
+        f" UNION ALL SELECT 1, p.id, p.name, p.language, p.time_zone, p.needs_triage,"
+        f" p.client_id, p.membership_id FROM"
+        f" (SELECT c.id, c.name, c.language, c.time_zone, c.needs_triage, m.client_id,"
+        f" m.id AS membership_id FROM {_table(Contact)} c LEFT JOIN {_table(ContactMembership)} m"
+        f" ON m.contact_id = c.id WHERE c.email = %s ORDER BY c.id, m.id LIMIT 50) p"
+        f" ORDER BY 1, 2, 8",
+        [address, *roles, address],
+    )
+    staff_ids = [row[1] for row in rows if row[0] == 0]
+    contacts = [row[1:7] for row in rows if row[0] == 1]
+    # Rare (a technician's own mail): only then the whole user.
+    staff = User.objects.get(pk=staff_ids[0]) if staff_ids else None
+    return staff, _sender_of_rows(address, contacts)
+
+
+def _sender_of_rows(address: str, rows: list[tuple[Any, ...]]) -> Sender:
+    """The Sender of the contact rows (id, name, language, zone, triage, client id)."""
     if not rows:
         return Sender(None, [])
     by_contact: dict[int, list[int]] = {}
@@ -254,21 +285,21 @@ def _match_ledger(mail: ParsedMail) -> Match | None:
         return None
     ids_list = sorted(ids)[:200]
     marks = _placeholders(ids_list)
-    inbound = dict(
-        _rows(
-            f"SELECT message_id, ticket_id FROM {_table(InboundMessage)}"  # noqa: S608
-            f" WHERE message_id IN ({marks}) AND ticket_id IS NOT NULL",
-            ids_list,
-        )
-    )
-    outbound = {
-        message_id: Sent(pk, client_id, ticket_id, announcement_id)
-        for message_id, pk, client_id, ticket_id, announcement_id in _rows(
-            f"SELECT message_id, id, client_id, ticket_id, announcement_id"  # noqa: S608
-            f" FROM {_table(OutboundMessage)} WHERE message_id IN ({marks})",
-            ids_list,
-        )
-    }
+    # Both ledgers by one query; the outbox's branch first, so PostgreSQL types the
+    # columns from it (the received mail's NULLs take those types).
+    inbound: dict[str, int] = {}
+    outbound: dict[str, Sent] = {}
+    for kind, message_id, pk, client_id, ticket_id, announcement_id in _rows(
+        f"SELECT 1, message_id, id, client_id, ticket_id, announcement_id"  # noqa: S608
+        f" FROM {_table(OutboundMessage)} WHERE message_id IN ({marks})"
+        f" UNION ALL SELECT 0, message_id, NULL, NULL, ticket_id, NULL"
+        f" FROM {_table(InboundMessage)} WHERE message_id IN ({marks}) AND ticket_id IS NOT NULL",
+        ids_list + ids_list,
+    ):
+        if kind == 1:
+            outbound[message_id] = Sent(pk, client_id, ticket_id, announcement_id)
+        else:
+            inbound[message_id] = ticket_id
     for rule, value in ordered:
         ticket_id = inbound.get(value)
         sent = outbound.get(value)

@@ -31,8 +31,7 @@ from atalaya.mail.inbound.lookups import (
     _pick_client,
     _placeholders,
     _rows,
-    _sender,
-    _staff_user,
+    _staff_and_sender,
     _survivor,
     _table,
 )
@@ -299,7 +298,7 @@ def _process(
         return False
     row.matched_rule, row.matched_value = match.rule, match.value[:255]
 
-    staff = _staff_user(mail.from_address)
+    staff, sender = _staff_and_sender(mail.from_address)
     trusted = row.mailbox is not None and row.mailbox.is_trusted_for_staff
     if staff is not None and trusted:
         if match.ticket is None:
@@ -321,7 +320,6 @@ def _process(
     if staff is not None:
         _flag(row, UNTRUSTED_STAFF)
 
-    sender = _sender(mail.from_address)
     contact = sender.contact
     if match.ticket is not None:
         ticket = match.ticket

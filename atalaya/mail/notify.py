@@ -210,30 +210,53 @@ def _mailable_user(user: User | None) -> bool:
 # ---------------------------------------------------------------------------------------
 
 
-@receiver(signals.staff_replied, dispatch_uid="mail.notify.reply")
-def on_staff_replied(
-    sender: Any, *, ticket: Ticket, event: TicketEvent, actor: Any = None, **kwargs: Any
+def _mail_contact(
+    template: str,
+    kind: str,
+    ticket: Ticket,
+    event: TicketEvent,
+    actor: Any,
+    context: dict[str, str],
+    *,
+    from_name: str | None = None,
 ) -> None:
-    """The technician's public reply goes to the ticket's contact by mail."""
+    """Queue ``template`` to the ticket's contact (if mailable), linking the portal ticket."""
     contact = _mailable_contact(ticket, actor)
     if contact is None:
         return
-    context = _base_context(ticket)
-    context.update(technician_name=_user_name(actor), message=event.body)
-    context.update(
-        recipient_name=contact.name, ticket_url=_link("portal:ticket_detail", ticket.number)
+    full_context = _base_context(ticket)
+    full_context.update(
+        context,
+        recipient_name=contact.name,
+        ticket_url=_link("portal:ticket_detail", ticket.number),
     )
     queue_ticket_mail(
-        key=f"reply:{event.pk}:{contact.pk}",
-        kind=OutboundKind.REPLY,
-        template="reply",
+        key=f"{template}:{event.pk}:{contact.pk}",
+        kind=kind,
+        template=template,
         ticket=ticket,
         to_address=contact.email,
         to_name=contact.name,
         language=_contact_language(contact, ticket),
-        context=context,
+        context=full_context,
         event=event,
         contact=contact,
+        from_name=from_name,
+    )
+
+
+@receiver(signals.staff_replied, dispatch_uid="mail.notify.reply")
+def on_staff_replied(
+    sender: Any, *, ticket: Ticket, event: TicketEvent, actor: Any = None, **kwargs: Any
+) -> None:
+    """The technician's public reply goes to the ticket's contact by mail, under their name."""
+    _mail_contact(
+        "reply",
+        OutboundKind.REPLY,
+        ticket,
+        event,
+        actor,
+        {"technician_name": _user_name(actor), "message": event.body},
         from_name=_user_name(actor) or None,
     )
 
@@ -243,26 +266,13 @@ def on_ticket_resolved(
     sender: Any, *, ticket: Ticket, event: TicketEvent, actor: Any = None, **kwargs: Any
 ) -> None:
     """The contact hears that their request is resolved (and that a reply reopens it)."""
-    contact = _mailable_contact(ticket, actor)
-    if contact is None:
-        return
-    context = _base_context(ticket)
-    context.update(
-        technician_name=_user_name(actor) or _user_name(ticket.assignee),
-        recipient_name=contact.name,
-        ticket_url=_link("portal:ticket_detail", ticket.number),
-    )
-    queue_ticket_mail(
-        key=f"resolved:{event.pk}:{contact.pk}",
-        kind=OutboundKind.RESOLVED,
-        template="resolved",
-        ticket=ticket,
-        to_address=contact.email,
-        to_name=contact.name,
-        language=_contact_language(contact, ticket),
-        context=context,
-        event=event,
-        contact=contact,
+    _mail_contact(
+        "resolved",
+        OutboundKind.RESOLVED,
+        ticket,
+        event,
+        actor,
+        {"technician_name": _user_name(actor) or _user_name(ticket.assignee)},
     )
 
 

@@ -182,7 +182,6 @@ class OutboundKind(models.TextChoices):
     ASSIGNED = "assigned", _("Ticket assigned")
     SLA_DUE = "sla_due", _("SLA due soon")
     ANNOUNCEMENT = "announcement", _("Announcement")
-    AUTO_ACK = "auto_ack", _("Receipt of a new request")
 
 
 class OutboundMessageQuerySet(models.QuerySet["OutboundMessage"]):

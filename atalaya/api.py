@@ -143,11 +143,13 @@ def on_unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
 def _register_routers() -> None:
     from atalaya.comms.api import router as comms_router
     from atalaya.core.api import router as core_router
+    from atalaya.monitoring.api import router as monitoring_router
     from atalaya.tickets.api import router as tickets_router
 
     api.add_router("/", core_router)
     api.add_router("/tickets", tickets_router)
     api.add_router("/announcements", comms_router)
+    api.add_router("/", monitoring_router)
 
 
 _register_routers()

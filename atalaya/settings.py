@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "atalaya.tickets",
     "atalaya.mail",
     "atalaya.comms",
+    "atalaya.monitoring",
     "atalaya.portal",
 ]
 
@@ -175,6 +176,18 @@ MAIL_FROM = os.environ.get("ATALAYA_MAIL_FROM", "Atalaya <support@atalaya.localh
 MAIL_MAX_BYTES = int(os.environ.get("ATALAYA_MAIL_MAX_MB", "40")) * 1024 * 1024
 # Announcement mails handed to the SMTP server per second, at most.
 ANNOUNCEMENT_RATE_PER_S = float(os.environ.get("ATALAYA_ANNOUNCEMENT_RATE", "50"))
+
+# Monitoring (monitoring/): raw metric samples are kept this many hours, then only
+# the 15-minute rollups, for this many days.
+METRICS_RAW_HOURS = int(os.environ.get("ATALAYA_METRICS_RAW_HOURS", "48"))
+METRICS_ROLLUP_DAYS = int(os.environ.get("ATALAYA_METRICS_ROLLUP_DAYS", "90"))
+# The Ed25519 key that signs remote actions; created (mode 0600) on first use. Whoever
+# holds it can make every agent run a script, so it lives outside the database.
+AGENT_SIGNING_KEY_FILE = Path(
+    os.environ.get("ATALAYA_AGENT_SIGNING_KEY_FILE", DATA_DIR / "agent-signing.key")
+)
+# Largest check-in body accepted from an agent (a spool replay sends many samples).
+AGENT_MAX_BODY_BYTES = int(os.environ.get("ATALAYA_AGENT_MAX_BODY_KB", "1024")) * 1024
 
 REDIS_URL = os.environ.get("ATALAYA_REDIS_URL", "")
 HUEY_IMMEDIATE = env_bool("ATALAYA_JOBS_IMMEDIATE", False)

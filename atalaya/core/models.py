@@ -72,6 +72,9 @@ class User(AbstractUser):
         "core.Contact", null=True, blank=True, on_delete=models.PROTECT, related_name="portal_user"
     )
     totp_secret = models.CharField(max_length=64, blank=True, default="")
+    # May queue remote actions (reboots, scripts) on monitored devices; administrators
+    # always may. Off by default: running code on a client's machine is a privilege.
+    is_remote_operator = models.BooleanField(default=False)
     failed_login_count = models.PositiveIntegerField(default=0)
     locked_until = models.DateTimeField(null=True, blank=True)
 
@@ -94,6 +97,12 @@ class User(AbstractUser):
     @property
     def can_write_tickets(self) -> bool:
         return self.is_active and self.role in TICKET_WRITER_ROLES
+
+    @property
+    def can_run_remote_actions(self) -> bool:
+        return self.is_active and (
+            self.role == Role.ADMIN or (self.role == Role.TECHNICIAN and self.is_remote_operator)
+        )
 
     @property
     def is_admin(self) -> bool:

@@ -117,7 +117,66 @@ SAMPLES: dict[str, Callable[[AWorld], Any]] = {
     "language": lambda a: "en",
     "inbound_id": lambda a: _a_received_mail(a).pk,
     "announcement_id": lambda a: _an_announcement_to_a(a).public_id,
+    "device_id": lambda a: _a_device(a).public_id,
+    "action_id": lambda a: _an_action_on_a(a).public_id,
+    "script_id": lambda a: _a_script(a).public_id,
+    "enrollment_token_id": lambda a: _an_enrollment_token_of_a(a).public_id,
 }
+
+
+def _a_device(a: AWorld) -> Any:
+    """A monitored machine of client A (its hostname carries the marker)."""
+    from atalaya.monitoring.models import Device
+
+    found = Device.objects.filter(hostname="alfa-secret-pc").first()
+    return found or Device.objects.create(
+        client=a.world.client_a,
+        site=a.world.site_a,
+        hostname="alfa-secret-pc",
+        token_hash="a" * 64,
+        token_hint="aaaa",
+    )
+
+
+def _a_script(a: AWorld) -> Any:
+    """An approved script of the library (MSP staff only, like every monitoring page)."""
+    from atalaya.monitoring import actions
+    from atalaya.monitoring.models import Script
+
+    found = Script.objects.filter(name="Isolation probe").first()
+    if found is None:
+        found = actions.create_script(
+            actor=a.world.admin, name="Isolation probe", interpreter="sh", body="echo alfa-secret"
+        )
+        actions.approve_script(actor=a.world.admin, script=found)
+    return found
+
+
+def _an_action_on_a(a: AWorld) -> Any:
+    """A reboot queued for client A's device."""
+    from atalaya.monitoring import actions
+    from atalaya.monitoring.models import RemoteAction
+
+    found = RemoteAction.objects.filter(device=_a_device(a)).first()
+    return found or actions.queue_action(actor=a.world.admin, device=_a_device(a), kind="reboot")
+
+
+def _an_enrollment_token_of_a(a: AWorld) -> Any:
+    """An enrollment token for client A's site."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from atalaya.monitoring import enrollment
+    from atalaya.monitoring.models import EnrollmentToken
+
+    found = EnrollmentToken.objects.filter(site=a.world.site_a).first()
+    if found is None:
+        expires_at = timezone.now() + timedelta(days=1)
+        found, _raw = enrollment.create_enrollment_token(
+            actor=None, site=a.world.site_a, name="alfa-secret token", expires_at=expires_at
+        )
+    return found
 
 
 def _an_announcement_to_a(a: AWorld) -> Any:

@@ -184,7 +184,9 @@ class Collector:
         """How many running processes have each name (case-insensitive, ``.exe`` ignored)."""
         if not names:
             return {}
-        wanted = {_process_key(n): n for n in names}
+        wanted: dict[str, list[str]] = {}
+        for name in names:
+            wanted.setdefault(_process_key(name), []).append(name)
         counts = dict.fromkeys(names, 0)
         for proc in psutil.process_iter(["name", "exe"]):
             info = proc.info
@@ -194,7 +196,8 @@ class Collector:
                 candidates.add(_process_key(os.path.basename(info["exe"])))
             for key in candidates:
                 if key in wanted:
-                    counts[wanted[key]] += 1
+                    for name in wanted[key]:
+                        counts[name] += 1
                     break
         return counts
 

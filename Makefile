@@ -15,8 +15,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e .
 	touch $(STAMP)
 
-$(TEST_STAMP): pyproject.toml | $(BIN)/python
+$(TEST_STAMP): pyproject.toml agent/pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e ".[test]"
+	$(BIN)/pip install -q -e ./agent
 	touch $(STAMP) $(TEST_STAMP)
 
 install: $(STAMP)
@@ -48,4 +49,5 @@ test: install-test browser dovecot
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy atalaya
+	$(BIN)/mypy agent/atalaya_agent
 	$(BIN)/pytest -q -n 2 --dist loadfile

@@ -1090,3 +1090,86 @@ def split_mail_message(
     SearchDocument.objects.create(ticket=ticket, body=ticket.subject)
     new_event = _relocate(source_event, ticket, actor, now, key="split_to")
     return ticket, new_event
+
+
+# --- Tickets Atalaya opens and works on by itself (monitoring alerts) --------------------
+
+
+def create_system_ticket(
+    *,
+    client: Client,
+    subject: str,
+    body: str = "",
+    site: Site | None = None,
+    category: Category | None = None,
+    priority: str = Priority.NORMAL,
+    data: dict[str, Any] | None = None,
+    now: datetime | None = None,
+) -> Ticket:
+    """Open a ticket on Atalaya's own behalf (no actor): a monitoring alert's ticket.
+
+    Like a mailed request it has no human author; it has a category, a site and a
+    priority from the alert's severity. SLA clocks and the search text are laid out as
+    for any new ticket; ``data`` lands in the CREATED event (the alert's id).
+    """
+    now = now or timezone.now()
+    subject = _clean_text("subject", subject, required=True, limit=250)
+    body = (body or "").replace("\x00", "")[:MAX_BODY_LENGTH]
+    _check_choice("priority", priority, Priority)
+    _check_belongs(client, site=site, contact=None)
+    ticket = Ticket(
+        client=client,
+        site=site,
+        category=category,
+        subject=subject,
+        priority=priority,
+        status=Status.NEW,
+        created_at=now,
+        updated_at=now,
+    )
+    _apply_sla(ticket)
+    with transaction.atomic():
+        ticket.number = _next_number()
+        _insert_row(ticket)
+        _insert_row(
+            timeline_event(
+                ticket,
+                EventKind.CREATED,
+                None,
+                now=now,
+                body=body,
+                is_public=True,
+                data={"subject": subject, **(data or {})},
+            )
+        )
+        _insert_row(SearchDocument(ticket=ticket, body=f"{subject}\n{body}"))
+    return ticket
+
+
+@transaction.atomic
+def add_system_note(
+    ticket: Ticket, *, body: str, data: dict[str, Any] | None = None, now: datetime | None = None
+) -> TicketEvent:
+    """An internal note written by Atalaya itself (an alert that changed or recovered)."""
+    now = now or timezone.now()
+    body = _clean_text("body", body, required=True, limit=MAX_BODY_LENGTH)
+    event = _event(ticket, EventKind.NOTE, None, now=now, body=body, data=data or {})
+    _touch(ticket, now)
+    search.append_to_index(ticket, body, public=False)
+    return event
+
+
+@transaction.atomic
+def resolve_ticket_as_system(ticket: Ticket, *, now: datetime | None = None) -> bool:
+    """Resolve an open ticket on Atalaya's behalf; False if it is no longer open.
+
+    The row is re-read under a lock so a technician's change a moment ago wins.
+    """
+    now = now or timezone.now()
+    current = Ticket.objects.select_for_update().filter(pk=ticket.pk).first()
+    if current is None or current.status not in OPEN_STATUSES or current.merged_into_id:
+        return False
+    _set_status(current, Status.RESOLVED, None, now)
+    _touch(current, now, *STATUS_FIELDS)
+    ticket.status, ticket.resolved_at, ticket.updated_at = current.status, current.resolved_at, now
+    return True

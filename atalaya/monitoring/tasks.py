@@ -1,0 +1,96 @@
+"""Background jobs of monitoring, run by the huey consumer (``atalaya serve``).
+
+The status sweep must run every ~10 s (a stopped agent's offline alert within 150 s
+of its last check-in), but huey's periodic tasks fire once a minute. So the
+per-minute task runs one sweep now and schedules five one-shot sweeps 10, 20 … 50 s
+later; the consumer's scheduler starts scheduled tasks to the second. Each sweep
+takes a huey lock, so if one runs long the next simply skips instead of piling up;
+no chain re-schedules itself, so a lost or duplicated task never multiplies sweeps,
+and after a restart the next minute starts the fan-out again. Several consumers on
+Redis are safe too: the lock is shared, and the sweep's UPDATE … RETURNING and the
+alerts' unique constraints make concurrent sweeps harmless anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.utils import timezone
+from huey import crontab
+from huey.contrib.djhuey import HUEY, db_periodic_task, db_task, lock_task
+from huey.exceptions import TaskLockedException
+
+from atalaya.monitoring import evaluate, forecast, retention, status
+
+logger = logging.getLogger(__name__)
+
+EVALUATED_UNTIL_KEY = "monitoring:evaluated_until"
+# Without a stored cursor (first run, job store wiped) look back this far; devices
+# already evaluated for their latest check-in are skipped, so overlap is harmless.
+EVALUATE_LOOKBACK = timedelta(minutes=5)
+
+
+def _sweep_once() -> dict[str, Any]:
+    try:
+        with lock_task("monitoring-status-sweep"):
+            return status.sweep().as_dict()
+    except TaskLockedException:
+        return {"skipped": "a sweep is still running"}
+
+
+@db_task()
+def sweep_statuses() -> dict[str, Any]:
+    """One status sweep (scheduled by the per-minute fan-out below)."""
+    return _sweep_once()
+
+
+@db_periodic_task(crontab(minute="*"))
+def sweep_statuses_every_minute() -> dict[str, Any]:
+    """Every minute: a sweep now and five more at 10 s steps (see the module's note)."""
+    step = status.SWEEP_EVERY_S
+    for delay in range(step, 60, step):
+        sweep_statuses.schedule(delay=delay)
+    return _sweep_once()
+
+
+def _evaluated_until() -> datetime | None:
+    raw = HUEY.get(EVALUATED_UNTIL_KEY, peek=True)
+    if not raw:
+        return timezone.now() - EVALUATE_LOOKBACK
+    try:
+        return datetime.fromisoformat(raw)
+    except (TypeError, ValueError):
+        return timezone.now() - EVALUATE_LOOKBACK
+
+
+@db_periodic_task(crontab(minute="*"))
+def evaluate_checks() -> dict[str, Any]:
+    """Every minute: evaluate the checks of every device seen since the last run."""
+    try:
+        with lock_task("monitoring-evaluate"):
+            report = evaluate.evaluate_since(_evaluated_until())
+    except TaskLockedException:
+        return {"skipped": "an evaluation is still running"}
+    if report.until is not None:
+        HUEY.put(EVALUATED_UNTIL_KEY, report.until.isoformat())
+    return report.as_dict()
+
+
+@db_periodic_task(crontab(minute="2,17,32,47"))
+def roll_up_metrics() -> dict[str, Any]:
+    """Every 15 minutes, just after a bucket completes: roll raw samples into rollups."""
+    return retention.rollup().as_dict()
+
+
+@db_periodic_task(crontab(minute="5,20,35,50"))
+def recompute_forecasts() -> dict[str, Any]:
+    """Every 15 minutes, after the rollups: refit every volume's disk-full forecast."""
+    return forecast.recompute_forecasts().as_dict()
+
+
+@db_periodic_task(crontab(minute="41"))
+def apply_metric_retention() -> dict[str, Any]:
+    """Hourly: drop raw samples and rollups past their retention, in bounded batches."""
+    return retention.apply_retention().as_dict()

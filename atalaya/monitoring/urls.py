@@ -2,7 +2,33 @@
 
 from __future__ import annotations
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from atalaya.monitoring.views import actions as action_views
+from atalaya.monitoring.views import devices as device_views
+from atalaya.monitoring.views import enrollment as enrollment_views
+from atalaya.monitoring.views import scripts as script_views
 
 app_name = "monitoring"
-urlpatterns: list = []
+urlpatterns: list = [
+    path("devices/", device_views.device_list, name="device_list"),
+    path("devices/<uuid:device_id>/", device_views.device_detail, name="device_detail"),
+    path("devices/<uuid:device_id>/edit/", device_views.device_edit, name="device_edit"),
+    path("devices/<uuid:device_id>/retire/", device_views.device_retire, name="device_retire"),
+    path("devices/<uuid:device_id>/actions/new/", action_views.action_new, name="action_new"),
+    path("actions/", action_views.action_list, name="action_list"),
+    path("actions/<uuid:action_id>/", action_views.action_detail, name="action_detail"),
+    path("actions/<uuid:action_id>/cancel/", action_views.action_cancel, name="action_cancel"),
+    path("scripts/", script_views.script_list, name="script_list"),
+    path("scripts/new/", script_views.script_new, name="script_new"),
+    path("scripts/<uuid:script_id>/", script_views.script_detail, name="script_detail"),
+    path("scripts/<uuid:script_id>/approve/", script_views.script_approve, name="script_approve"),
+    path("scripts/<uuid:script_id>/retire/", script_views.script_retire, name="script_retire"),
+    path("enrollment/", enrollment_views.token_list, name="token_list"),
+    path("enrollment/new/", enrollment_views.token_new, name="token_new"),
+    path(
+        "enrollment/<uuid:enrollment_token_id>/revoke/",
+        enrollment_views.token_revoke,
+        name="token_revoke",
+    ),
+]

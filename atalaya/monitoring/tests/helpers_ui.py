@@ -11,6 +11,7 @@ import secrets
 from datetime import datetime
 from typing import Any
 
+import pytest
 from django.utils import timezone
 
 from atalaya.core.models import Client, Site, User
@@ -44,3 +45,9 @@ def make_device(
 def approved_script(admin: User, name: str = "Flush DNS cache", body: str = "echo ok\n") -> Script:
     script = actions.create_script(actor=admin, name=name, interpreter="sh", body=body)
     return actions.approve_script(actor=admin, script=script)
+
+
+@pytest.fixture(autouse=True)
+def signing_key(settings: Any, tmp_path: Any) -> None:
+    """Each test signs with a key of its own, not the developer's var/ key."""
+    settings.AGENT_SIGNING_KEY_FILE = tmp_path / "agent-signing.key"

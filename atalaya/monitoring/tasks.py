@@ -94,3 +94,7 @@ def recompute_forecasts() -> dict[str, Any]:
 def apply_metric_retention() -> dict[str, Any]:
     """Hourly: drop raw samples and rollups past their retention, in bounded batches."""
     return retention.apply_retention().as_dict()
+
+
+# Huey discovers modules named ``tasks`` only: the remote-action jobs live apart.
+from atalaya.monitoring import tasks_actions  # noqa: E402, F401

@@ -35,6 +35,11 @@ T = TypeVar("T")
 # Read-only images of packages (snaps), not disks that can fill up.
 SKIP_FSTYPES = {"squashfs", "iso9660", "udf", "tmpfs", "devtmpfs", "overlay", "nullfs"}
 MAX_SOFTWARE = 5000
+# What one check-in may carry (the server answers 422 beyond): a machine with more
+# mounts or users than this reports the first ones.
+MAX_VOLUMES = 64
+MAX_NAMED = 200
+MAX_SMART = 32
 COMMAND_TIMEOUT_S = 30
 SMART_EVERY_S = 15 * 60
 INVENTORY_EVERY_S = 6 * 3600
@@ -104,6 +109,8 @@ class Collector:
         for part in psutil.disk_partitions(all=False):
             if part.fstype.lower() in SKIP_FSTYPES or part.mountpoint in seen:
                 continue
+            if len(out) >= MAX_VOLUMES or len(part.mountpoint) > 500:
+                continue
             seen.add(part.mountpoint)
             try:
                 usage = psutil.disk_usage(part.mountpoint)
@@ -114,8 +121,8 @@ class Collector:
             out.append(
                 {
                     "mount": part.mountpoint,
-                    "device": part.device,
-                    "fstype": part.fstype,
+                    "device": part.device[:255],
+                    "fstype": part.fstype[:40],
                     "total": int(usage.total),
                     "used": int(usage.used),
                     "free": int(usage.free),
@@ -156,7 +163,7 @@ class Collector:
     # -- the state ----------------------------------------------------------------
 
     def users(self) -> list[str]:
-        return sorted({u.name for u in psutil.users() if u.name})
+        return sorted({u.name[:100] for u in psutil.users() if u.name})[:MAX_NAMED]
 
     def reboot_pending(self) -> bool:
         system = platform_name()
@@ -228,16 +235,21 @@ class Collector:
                 disks.append({"device": name, "healthy": None, "error": str(exc)[:200]})
                 continue
             status = report.get("smart_status") or {}
+            temperature = (report.get("temperature") or {}).get("current")
+            if not isinstance(temperature, (int, float)) or not -100 <= temperature <= 200:
+                # Some bridges report nonsense; no reading beats a wrong one.
+                temperature = None
             disks.append(
                 {
                     "device": name,
                     "healthy": status.get("passed"),
                     "model": report.get("model_name") or report.get("model_family") or "",
                     "serial": report.get("serial_number") or "",
-                    "temperature_c": (report.get("temperature") or {}).get("current"),
+                    "temperature_c": temperature,
                     "power_on_hours": (report.get("power_on_time") or {}).get("hours"),
                 }
             )
+        disks = disks[:MAX_SMART]
         self._smart, self._smart_at = disks, time.monotonic()
         return disks
 
@@ -251,6 +263,7 @@ class Collector:
     ) -> dict[str, Any]:
         """The newest snapshot: uptime, users, volumes, services, processes, SMART."""
         now = time.time() if now is None else now
+        services, processes = services[:MAX_NAMED], processes[:MAX_NAMED]
         boot = self._try("boot_time", lambda: int(psutil.boot_time()), None)
 
         def smart() -> list[dict[str, Any]] | None:
@@ -258,7 +271,7 @@ class Collector:
 
         return {
             "t": int(now),
-            "uptime_s": int(now - boot) if boot else None,
+            "uptime_s": max(0, int(now - boot)) if boot else None,
             "boot_time": boot,
             "reboot_pending": self._try("reboot_pending", self.reboot_pending, None),
             "users": self._try("users", self.users, list[str]()),
@@ -270,7 +283,7 @@ class Collector:
                 "processes", lambda: self.processes(processes), dict[str, int]()
             ),
             "smart": self._try("smart", smart, None),
-            "missing": sorted(self.missing | self._inventory_missing),
+            "missing": sorted(m[:40] for m in self.missing | self._inventory_missing),
         }
 
     # -- the inventory --------------------------------------------------------------

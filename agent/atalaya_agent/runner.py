@@ -40,6 +40,9 @@ from .transport import Backoff, Rejected, Transport, Unauthorized, Unreachable, 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 500
+# Job heartbeats and action results per check-in (the server's bounds).
+MAX_JOBS = 100
+MAX_RESULTS = 100
 # Three 4xx answers for the same batch and it is dropped (PROTOCOL.md).
 MAX_REJECTIONS = 3
 # Action rounds per cycle: a follow-up answer may carry new actions, but not forever.
@@ -128,8 +131,8 @@ class Agent:
         max_body = self.config.max_body_kb * 1024
         while True:
             sample_rows = self.spool.oldest_samples(batch)
-            job_rows = self.spool.jobs()
-            result_rows = self.spool.results()
+            job_rows = self.spool.jobs(MAX_JOBS)
+            result_rows = self.spool.results(MAX_RESULTS)
             more = self.spool.sample_count() > len(sample_rows)
             body = self._body(
                 [s for _, s in sample_rows],
@@ -170,7 +173,7 @@ class Agent:
             self._forget(sample_rows, job_rows, result_rows)
             self._apply(answer, body)
             answer_actions = list(answer.get("actions") or [])
-            if not more and len(job_rows) < 500 and len(result_rows) < 100:
+            if not more and len(job_rows) < MAX_JOBS and len(result_rows) < MAX_RESULTS:
                 return answer_actions
             batch = MAX_BATCH
 

@@ -104,7 +104,7 @@ class Collector:
         return float(psutil.cpu_percent(interval=None))
 
     def volumes(self) -> list[dict[str, Any]]:
-        out = []
+        out: list[dict[str, Any]] = []
         seen: set[str] = set()
         for part in psutil.disk_partitions(all=False):
             if part.fstype.lower() in SKIP_FSTYPES or part.mountpoint in seen:

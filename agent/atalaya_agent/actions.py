@@ -302,4 +302,10 @@ def reboot_argv(config: LocalConfig) -> list[str]:
 def reboot(config: LocalConfig) -> None:
     argv = reboot_argv(config)
     log.warning("rebooting: %s", " ".join(argv))
-    subprocess.run(argv, check=False, stdin=subprocess.DEVNULL, timeout=60)  # noqa: S603
+    try:
+        done = subprocess.run(argv, check=False, stdin=subprocess.DEVNULL, timeout=60)  # noqa: S603
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        log.error("the reboot command failed: %s", exc)
+        return
+    if done.returncode != 0:
+        log.error("the reboot command exited with %d", done.returncode)

@@ -85,6 +85,9 @@ class Command(BaseCommand):
             lifespan="on",
             access_log=False,
             server_header=False,
+            # Agents connect directly or through the site's proxy; their address is not
+            # used, so uvicorn need not rewrite it on every request.
+            proxy_headers=False,
             log_level="warning",
             # Agents check in every minute: keep their connections for the next one.
             timeout_keep_alive=90,

@@ -355,11 +355,12 @@ def _checkpoint_loop(path: str, alive: Any) -> None:
 
 
 def _enroll(body: bytes) -> Outcome:
-    close_old_connections()
+    # Enrollments are rare: a connection of their own each time, closed after, so no
+    # idle connection lingers in the pool's threads.
     try:
         return handle_enroll(body)
     finally:
-        close_old_connections()
+        connection.close()
 
 
 def _openapi_document() -> bytes:

@@ -369,6 +369,7 @@ class Stats:
         self.lat_ms = array("d")
         self.net_ms = array("d")
         self.lag_ms = array("d")
+        self.done_at = array("d")
         self.ok = 0
         self.statuses: Counter[int] = Counter()
         self.errors: Counter[str] = Counter()
@@ -382,6 +383,19 @@ class Stats:
     def error_count(self) -> int:
         return sum(self.errors.values())
 
+    def timeline(self, step: float = 10.0) -> list[tuple[float, int, float]]:
+        """(seconds into the phase, answers, p99 ms) for each ``step`` of the phase."""
+        bins: dict[int, list[float]] = {}
+        for at, ms in zip(self.done_at, self.lat_ms, strict=True):
+            bins.setdefault(int((at - self.started) // step), []).append(ms)
+        out = []
+        for k in sorted(bins):
+            values = sorted(bins[k])
+            out.append(
+                (k * step, len(values), values[min(len(values) - 1, int(len(values) * 0.99))])
+            )
+        return out
+
     def percentile(self, which: str, p: float) -> float:
         values = sorted(getattr(self, which))
         if not values:
@@ -393,6 +407,7 @@ class Stats:
 def _record(fleet: Fleet, stats: Stats, job: Any, status: int, body: bytes, net: float) -> None:
     i, t, due, send_wall = job
     now = time.perf_counter()
+    stats.done_at.append(now)
     stats.net_ms.append(net * 1000)
     stats.lat_ms.append((now - due) * 1000 if due else net * 1000)
     if status == 200:
@@ -448,11 +463,11 @@ async def run_open(
         if now >= end:
             break
         if not stopped and stop_at is not None and now >= start + stop_at:
+            if on_stop is not None:
+                on_stop()  # may narrow stop_agents (in place) first
             for i in stop_agents or []:
                 fleet.stopped[i] = 1
             stopped = True
-            if on_stop is not None:
-                on_stop()
         if now >= next_check:
             next_check = now + 1.0
             if should_end is not None and should_end(now - start):

@@ -448,6 +448,7 @@ class Bench:
         self.pre_existing: set[tuple[int, int]] = set()
         self._pg_pids: list[int] = []
         self._pg_pids_at = 0.0
+        self.probe = (0, 0)
 
     # the fleet ------------------------------------------------------------------------
 
@@ -516,6 +517,9 @@ class Bench:
         return env
 
     def server_command(self) -> list[str]:
+        if self.args.server_cmd:
+            words = self.args.server_cmd.format(host=HOST, port=self.port).split()
+            return [sys.executable, "-m", *words]
         cmd = [sys.executable, "-m", "django", "agent_serve", "--host", HOST, "--port"]
         cmd.append(str(self.port))
         if self.args.server_workers:
@@ -538,9 +542,9 @@ class Bench:
             start_new_session=True,
         )
         deadline = time.time() + 90
-        body = load.checkin_body(int(time.time()), int(time.time()), 0)
-        request = load.Fleet(HOST, self.port, [self.tokens[0]]).raw(0, body)
         while time.time() < deadline:
+            body = load.checkin_body(int(time.time()), int(time.time()), 0)
+            request = load.Fleet(HOST, self.port, [self.tokens[0]]).raw(0, body)
             if self.server.poll() is not None:
                 raise SystemExit(
                     f"the server exited with {self.server.returncode}:\n" + self.tail()
@@ -552,6 +556,7 @@ class Bench:
                 continue
             if status != 200:
                 raise SystemExit(f"first check-in answered {status}: {answer[:500]!r}")
+            self.probe = (self.device_ids[0], int(time.time()))
             procs = process_tree(self.server.pid)
             log(f"server up on {HOST}:{self.port}, {len(procs)} processes")
             return
@@ -689,8 +694,18 @@ class Bench:
             return state["detected"] >= len(stopped)
 
         def on_stop() -> None:
+            # Only agents with a check-in acknowledged in this run have a "last" one.
+            before = len(stopped)
+            stopped[:] = [i for i in stopped if fleet.last_ok_wall[i] > 0]
             state["stop_wall"] = time.time()
-            log(f"{len(stopped)} agents stopped at {args.offline_at:.0f} s")
+            log(
+                f"{len(stopped)} agents stopped at {args.offline_at:.0f} s"
+                + (
+                    f" ({before - len(stopped)} had not checked in yet)"
+                    if before > len(stopped)
+                    else ""
+                )
+            )
 
         before = self.cpu.snapshot()
         open_seconds = max(min_seconds, wait_until) if stopped else min_seconds
@@ -724,8 +739,6 @@ class Bench:
         with its clock five minutes slow, twice: the server shifts them by the skew,
         the same way both times.
         """
-        from django.db import connection
-
         n = min(self.args.replay_agents, fleet.n // 4)
         rng = random.Random(9)
         candidates = [i for i in range(fleet.n) if not fleet.stopped[i]]
@@ -741,7 +754,6 @@ class Bench:
         taken = await asyncio.get_running_loop().run_in_executor(
             None, self._stored_between, [fleet_i for fleet_i in chosen], now - 3 * 3600, now - 1800
         )
-        connection.close()
 
         def free_seconds(i: int, base: int, count: int) -> list[int]:
             out: list[int] = []
@@ -780,15 +792,21 @@ class Bench:
                     expect["mismatch"].append(f"batch {label} of agent {i}: want {want}, got {got}")
         # The slow clock: sent_at five minutes behind the server.
         skew_keys: set[int] = set()
+        # Samples an hour and a half old by the server's clock, at seconds still free
+        # once shifted; the agent's clock says five minutes less.
+        skew_ts = {i: [t - 300 for t in free_seconds(i, now - 5400, 3)] for i in skewed}
         for attempt in range(2):
+            # The same three samples both times, sent a little later the second time.
             sent_at = int(time.time()) - 300
             requests, plans = [], []
             for i in skewed:
-                ts = [sent_at - 60 * j for j in (3, 2, 1)]
+                ts = skew_ts[i]
                 requests.append(fleet.raw(i, load.samples_body(sent_at, ts, i)))
                 plans.append((i, ts))
             answers = await load.send_many(HOST, self.port, requests)
             expect["requests"] += len(requests)
+            if attempt == 0:
+                await asyncio.sleep(3)
             for (i, ts), (status, body) in zip(plans, answers, strict=True):
                 got = parse_counts(status, body)
                 want = (len(ts), 0) if attempt == 0 else (0, len(ts))
@@ -803,14 +821,19 @@ class Bench:
         return expect
 
     def _stored_between(self, agents: list[int], lo: int, hi: int) -> set[tuple[int, int]]:
+        from django.db import connection
+
         from atalaya.monitoring.models import MetricSample
 
         pks = [self.device_ids[i] for i in agents]
-        return set(
-            MetricSample.objects.filter(device_id__in=pks, t__gte=lo, t__lte=hi).values_list(
-                "device_id", "t"
+        try:
+            return set(
+                MetricSample.objects.filter(device_id__in=pks, t__gte=lo, t__lte=hi).values_list(
+                    "device_id", "t"
+                )
             )
-        )
+        finally:
+            connection.close()  # this thread's own connection
 
     # after the load -------------------------------------------------------------------
 
@@ -864,6 +887,21 @@ def latency_results(prefix: str, stats: load.Stats) -> None:
         result(f"{prefix}_p{p}_ms", stats.percentile("lat_ms", p), "ms")
 
 
+def log_timeline(stats: load.Stats, step: float) -> None:
+    """Answers and p99 per step of the phase: shows stalls (a long write lock, a GC)."""
+    line = stats.timeline(step)
+    per_line = 8
+    log(f"  per {step:.0f} s (start s: answers/s, p99 ms):")
+    for k in range(0, len(line), per_line):
+        log(
+            "    "
+            + "  ".join(
+                f"{start:.0f}: {n / step:.0f}/s {p99:.0f}"
+                for start, n, p99 in line[k : k + per_line]
+            )
+        )
+
+
 def report_load(bench: Bench, fleet: load.Fleet, out: dict[str, Any]) -> None:
     args = bench.args
     s: load.Stats = out["sustained"]
@@ -884,6 +922,7 @@ def report_load(bench: Bench, fleet: load.Fleet, out: dict[str, Any]) -> None:
         log("  errors: " + ", ".join(f"{k} x{v}" for k, v in s.errors.most_common()))
         for line in s.first_error_bodies:
             log(f"    {line}")
+    log_timeline(s, 10.0)
     result("checkins_sustained_per_s", s.ok / wall, "per_s")
     latency_results("checkin", s)
     before, after = out["cpu_sustained"]
@@ -900,6 +939,7 @@ def report_load(bench: Bench, fleet: load.Fleet, out: dict[str, Any]) -> None:
             log("  errors: " + ", ".join(f"{k} x{v}" for k, v in b.errors.most_common()))
             for line in b.first_error_bodies:
                 log(f"    {line}")
+        log_timeline(b, 2.0)
         result("checkins_burst_per_s", b.ok / bwall, "per_s")
         result("checkin_burst_p50_ms", b.percentile("lat_ms", 50), "ms")
         result("checkin_burst_p99_ms", b.percentile("lat_ms", 99), "ms")
@@ -943,7 +983,12 @@ def report_lost(bench: Bench, fleet: load.Fleet, out: dict[str, Any], since_epoc
     sent = {(pk[k >> 32], k & 0xFFFFFFFF) for k in fleet.sent} | acked
     missing = [key for key in acked if key not in stored]
     short = [key for key in acked if key in stored and stored[key] != len(load.MOUNTS)]
-    extra = [key for key in stored if key not in sent and key not in bench.pre_existing]
+    # The server's start-up probe (agent 0) counts as sent.
+    extra = [
+        key
+        for key in stored
+        if key not in sent and key not in bench.pre_existing and key != bench.probe
+    ]
     log(
         f"{len(acked)} acknowledged samples (live and replayed) looked up among {len(stored)} "
         f"stored since the run began, in {time.perf_counter() - started:.1f} s; the server was "
@@ -1137,6 +1182,11 @@ def main() -> None:
     parser.add_argument("--server-workers", type=int, help="default: the server's own")
     parser.add_argument(
         "--server-arg", action="append", default=[], help="extra argument to agent_serve"
+    )
+    parser.add_argument(
+        "--server-cmd",
+        help="another server instead, a Python module and its arguments with {host} and "
+        "{port}, e.g. 'uvicorn atalaya.asgi:application --host {host} --port {port}'",
     )
     parser.add_argument(
         "--worker-cmd",

@@ -38,6 +38,8 @@ class TimeSeries:
     points: Sequence[tuple[int, float | None]]
     colour: str | None = None
     dashed: bool = False
+    # A drawn line (a forecast) rather than measurements: never broken at gaps.
+    is_projection: bool = False
 
 
 def thin(
@@ -162,7 +164,7 @@ def time_chart(
         dash = ' stroke-dasharray="6 4"' if item.dashed else ""
         parts.append(f'<g class="series"><title>{escape(item.name)}</title>')
         inside = [(t, v) for t, v in item.points if start <= t <= end]
-        for run in _segments(thin(inside), gap_s):
+        for run in _segments(thin(inside), 0 if item.is_projection else gap_s):
             if len(run) == 1:
                 t, v = run[0]
                 parts.append(

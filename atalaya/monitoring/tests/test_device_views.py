@@ -3,6 +3,8 @@ device page (inventory, volumes and forecasts, charts, alerts, actions), edit, r
 
 from __future__ import annotations
 
+import re
+import zoneinfo
 from datetime import timedelta
 from typing import Any
 
@@ -211,6 +213,11 @@ def test_device_page(world: World, django_assert_max_num_queries: Any) -> None:
     ):
         assert text in html, text
     assert html.count("<svg") >= 3 and "Forecast" in html
+    # The forecast is a dashed line (not a dot broken off by the gap rule) to the full date.
+    assert re.search(r'<polyline[^>]*stroke="#b42318"[^>]*stroke-dasharray', html)
+    assert root.forecast_full_at is not None
+    full_day = root.forecast_full_at.astimezone(zoneinfo.ZoneInfo(world.readonly.time_zone))
+    assert full_day.strftime("%Y-%m-%d") in html
     # The forecast line runs to the forecast day: the volume chart's axis goes past today.
     assert page.context["volume"] == root
     assert "Queue an action" not in html

@@ -234,7 +234,11 @@ def _volume_chart(volume: Volume, range_key: str, now_s: int, tz: Any) -> Any:
         at_end = free_now * (full_s - end_s) / max(full_s - now_s, 1)
         series.append(
             TimeSeries(
-                _("Forecast"), [(now_s, free_now), (end_s, at_end)], colour="#b42318", dashed=True
+                _("Forecast"),
+                [(now_s, free_now), (end_s, at_end)],
+                colour="#b42318",
+                dashed=True,
+                is_projection=True,
             )
         )
         end = max(end_s, now_s + 3600)

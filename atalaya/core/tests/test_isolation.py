@@ -46,6 +46,8 @@ from atalaya.tickets.models import (
 )
 
 API_PREFIX = "api/v1/"
+# The agent API: device tokens only; without one a route answers 401, never a sign-in page.
+AGENT_PREFIX = "agent/v1/"
 
 # Routes anyone may open: they must still show nothing of any client.
 PUBLIC_ROUTES = {
@@ -55,6 +57,10 @@ PUBLIC_ROUTES = {
     "api/v1/",
     "api/v1/openapi.json",
     "api/v1/docs",
+    # An agent enrolls with an enrollment token in the body, not an account.
+    "agent/v1/",
+    "agent/v1/enroll",
+    "agent/v1/openapi.json",
 }
 
 # Words that only client A's data contains; none may reach client B or a stranger.
@@ -683,7 +689,7 @@ def test_anonymous_visitors_get_nothing(route: Route, a_world: AWorld) -> None:
             if answer.status >= 500:
                 problems.append(f"{method}: server error {answer.status}")
             continue
-        if route.is_api:
+        if route.is_api or route.template.startswith(AGENT_PREFIX):
             if answer.status not in (401, 405):
                 problems.append(f"{method}: {answer.status}, expected 401 without a token")
         elif answer.status == 302:

@@ -1,4 +1,7 @@
-"""``atalaya serve``: the web server (gunicorn) and the background worker (huey) together.
+"""``atalaya serve``: the web server (gunicorn), the background worker (huey) and the agent API.
+
+The agent API (uvicorn, ``atalaya agent_serve``) listens on its own port
+(ATALAYA_AGENT_PORT, 8001): agents hold many connections and check in all the time.
 
 Both run as child processes in their own process groups, so a Ctrl-C reaches only this
 command, which then stops them in order: gunicorn gracefully (SIGTERM lets requests in
@@ -66,6 +69,13 @@ class Command(BaseCommand):
             default=_env_int("ATALAYA_WEB_WORKERS", 2),
             help="web server processes, 4 threads each (default %(default)s)",
         )
+        parser.add_argument(
+            "--agent-port",
+            type=int,
+            default=_env_int("ATALAYA_AGENT_PORT", 8001),
+            help="port of the agent API (/agent/v1, on ATALAYA_AGENT_HOST); 0 leaves it "
+            "off (default %(default)s)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         host, port, workers = options["host"], options["port"], options["workers"]
@@ -113,6 +123,7 @@ class Command(BaseCommand):
             process_group=0,
         )
         self.stdout.write(f"Web server pid {web.pid}, background worker pid {worker.pid}.")
+        agent = self._start_agent_api(options["agent_port"], env)
 
         stop: list[int] = []
 
@@ -129,19 +140,53 @@ class Command(BaseCommand):
                     self.stdout.write(format_logins(logins))
                 self.stdout.write("Press Ctrl-C to stop.")
                 self.stdout.flush()
-            while not stop and web.poll() is None and worker.poll() is None:
+            while (
+                not stop
+                and web.poll() is None
+                and worker.poll() is None
+                and (agent is None or agent.poll() is None)
+            ):
                 time.sleep(0.2)
             # Which one died, noted before stopping the other changes its exit status.
             died = "web server" if web.poll() is not None else "background worker"
+            if agent is not None and agent.poll() is not None:
+                died = "agent API server"
         finally:
             self._stop(web, signal.SIGTERM)
             self._stop(worker, signal.SIGINT)
+            if agent is not None:
+                self._stop(agent, signal.SIGTERM)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         if stop:
             self.stdout.write("Stopped.")
             return
         raise CommandError(f"The {died} exited; stopped both.", returncode=3)
+
+    def _start_agent_api(self, port: int, env: dict[str, str]) -> subprocess.Popen[bytes] | None:
+        """The agent API's own server (uvicorn), unless it is off or its port is taken."""
+        if not port:
+            return None
+        host = os.environ.get("ATALAYA_AGENT_HOST", "127.0.0.1")
+        try:
+            self._check_port_free(host, port)
+        except CommandError:
+            # The UI is what a person starting this wants; say why agents cannot connect.
+            self.stderr.write(
+                f"Agent API not started: {host}:{port} is in use (set ATALAYA_AGENT_PORT)."
+            )
+            return None
+        command = [sys.executable, "-m", "atalaya.cli", "agent_serve"]
+        agent = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
+            [*command, "--host", host, "--port", str(port)],
+            env=env,
+            process_group=0,
+        )
+        self.stdout.write(
+            f"Agent API pid {agent.pid} at http://{_local(host)}:{port}/agent/v1/ "
+            "(agents enroll and check in there)."
+        )
+        return agent
 
     def _check_migrated(self) -> None:
         executor = MigrationExecutor(connections[DEFAULT_DB_ALIAS])

@@ -144,12 +144,14 @@ def _register_routers() -> None:
     from atalaya.comms.api import router as comms_router
     from atalaya.core.api import router as core_router
     from atalaya.monitoring.api import router as monitoring_router
+    from atalaya.monitoring.api_alerts import router as alerts_router
     from atalaya.tickets.api import router as tickets_router
 
     api.add_router("/", core_router)
     api.add_router("/tickets", tickets_router)
     api.add_router("/announcements", comms_router)
     api.add_router("/", monitoring_router)
+    api.add_router("/", alerts_router)
 
 
 _register_routers()

@@ -5,8 +5,11 @@ from __future__ import annotations
 from django.urls import path
 
 from atalaya.monitoring.views import actions as action_views
+from atalaya.monitoring.views import alerts as alert_views
+from atalaya.monitoring.views import checks as check_views
 from atalaya.monitoring.views import devices as device_views
 from atalaya.monitoring.views import enrollment as enrollment_views
+from atalaya.monitoring.views import maintenance as maintenance_views
 from atalaya.monitoring.views import scripts as script_views
 
 app_name = "monitoring"
@@ -30,5 +33,22 @@ urlpatterns: list = [
         "enrollment/<uuid:enrollment_token_id>/revoke/",
         enrollment_views.token_revoke,
         name="token_revoke",
+    ),
+    path("alerts/", alert_views.alert_list, name="alert_list"),
+    path("alerts/<uuid:alert_id>/", alert_views.alert_detail, name="alert_detail"),
+    path("alerts/<uuid:alert_id>/snooze/", alert_views.alert_snooze, name="alert_snooze"),
+    path("alerts/<uuid:alert_id>/unsnooze/", alert_views.alert_unsnooze, name="alert_unsnooze"),
+    path("checks/<uuid:client_id>/", check_views.check_list, name="check_list"),
+    path(
+        "checks/<uuid:client_id>/<int:check_id>/delete/",
+        check_views.check_delete,
+        name="check_delete",
+    ),
+    path("maintenance/", maintenance_views.window_list, name="window_list"),
+    path("maintenance/new/", maintenance_views.window_new, name="window_new"),
+    path(
+        "maintenance/<uuid:window_id>/cancel/",
+        maintenance_views.window_cancel,
+        name="window_cancel",
     ),
 ]

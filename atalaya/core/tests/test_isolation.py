@@ -127,7 +127,40 @@ SAMPLES: dict[str, Callable[[AWorld], Any]] = {
     "action_id": lambda a: _an_action_on_a(a).public_id,
     "script_id": lambda a: _a_script(a).public_id,
     "enrollment_token_id": lambda a: _an_enrollment_token_of_a(a).public_id,
+    "alert_id": lambda a: _an_alert_of_a(a).public_id,
+    "window_id": lambda a: _a_window_of_a(a).public_id,
+    "check_id": lambda a: _a_check_of_a(a).pk,
 }
+
+
+def _an_alert_of_a(a: AWorld) -> Any:
+    """An open alert (with its ticket) on client A's device."""
+    from atalaya.monitoring import alerts
+
+    return alerts.raise_or_update(
+        device=_a_device(a), kind="disk", target="/", severity="warning",
+        message="alfa-secret disk full", suppressed_reason="",
+    )
+
+
+def _a_window_of_a(a: AWorld) -> Any:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from atalaya.monitoring import maintenance
+
+    now = timezone.now()
+    return maintenance.create_window(
+        actor=None, client=a.world.client_a, name="alfa-secret window", starts_at=now,
+        ends_at=now + timedelta(hours=1),
+    )
+
+
+def _a_check_of_a(a: AWorld) -> Any:
+    from atalaya.monitoring import checks
+
+    return checks.save_check(actor=None, client=a.world.client_a, kind="disk", target="/alfa")
 
 
 def _a_device(a: AWorld) -> Any:

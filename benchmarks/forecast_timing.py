@@ -102,8 +102,8 @@ def seed(volumes: int, buckets: int, end: int) -> None:
             ["2025-01-01 00:00:00", site.pk],
         )
     start = end - buckets * 900
-    noise = "(random() * 20000000)::bigint" if pg else "(abs(random()) % 20000000)"
-    big = "(random() * 50000000000)::bigint" if pg else "(abs(random()) % 50000000000)"
+    noise = "(random() * 20000000)::bigint" if pg else "(abs(random()) %% 20000000)"
+    big = "(random() * 50000000000)::bigint" if pg else "(abs(random()) %% 50000000000)"
     steps = (
         f"generate_series(0, {buckets - 1}) AS b(k)"
         if pg
@@ -111,8 +111,9 @@ def seed(volumes: int, buckets: int, end: int) -> None:
         f" WHERE k < {buckets - 1}) SELECT k FROM b) AS b"
     )
     free = (
-        "CASE WHEN v.id % 10 = 0 THEN 150000000000 - b.k * (150000000000 / ((1 + v.id % 20) * 96))"
-        f" + {noise} WHEN v.id % 10 < 7 THEN 250000000000 + {noise}"
+        "CASE WHEN v.id %% 10 = 0"
+        " THEN 150000000000 - b.k * (150000000000 / ((1 + v.id %% 20) * 96))"
+        f" + {noise} WHEN v.id %% 10 < 7 THEN 250000000000 + {noise}"
         f" ELSE 200000000000 + {big} END"
     )
     with connection.cursor() as cur:

@@ -3,24 +3,28 @@
 The status sweep must run every ~10 s (a stopped agent's offline alert within 150 s
 of its last check-in), but huey's periodic tasks fire once a minute. So the
 per-minute task runs one sweep now and schedules five one-shot sweeps 10, 20 … 50 s
-later; the consumer's scheduler starts scheduled tasks to the second. Each sweep
-takes a huey lock, so if one runs long the next simply skips instead of piling up;
-no chain re-schedules itself, so a lost or duplicated task never multiplies sweeps,
-and after a restart the next minute starts the fan-out again. Several consumers on
-Redis are safe too: the lock is shared, and the sweep's UPDATE … RETURNING and the
-alerts' unique constraints make concurrent sweeps harmless anyway.
+later; the consumer's scheduler starts scheduled tasks to the second. A sweep that
+finds the previous one still running in this worker skips instead of piling up (a
+process-local lock, not huey's stored lock: a worker killed while holding a stored
+lock would leave it behind and silence every later sweep). No chain re-schedules
+itself, so a lost or duplicated task never multiplies sweeps, and after a restart
+the next minute starts the fan-out again. Sweeps of several consumers overlapping
+are harmless: the sweep's UPDATE … RETURNING and the alerts' unique constraints see
+to that.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.utils import timezone
 from huey import crontab
-from huey.contrib.djhuey import HUEY, db_periodic_task, db_task, lock_task
-from huey.exceptions import TaskLockedException
+from huey.contrib.djhuey import HUEY, db_periodic_task, db_task
 
 from atalaya.monitoring import evaluate, forecast, retention, status
 
@@ -32,12 +36,28 @@ EVALUATED_UNTIL_KEY = "monitoring:evaluated_until"
 EVALUATE_LOOKBACK = timedelta(minutes=5)
 
 
-def _sweep_once() -> dict[str, Any]:
+_SWEEPING = threading.Lock()
+_EVALUATING = threading.Lock()
+
+
+@contextmanager
+def _alone(lock: threading.Lock) -> Iterator[bool]:
+    """True if this thread got the lock (and holds it for the block), False if busy."""
+    got = lock.acquire(blocking=False)
     try:
-        with lock_task("monitoring-status-sweep"):
-            return status.sweep().as_dict()
-    except TaskLockedException:
-        return {"skipped": "a sweep is still running"}
+        yield got
+    finally:
+        if got:
+            lock.release()
+
+
+def _run_alone(lock: threading.Lock, job: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    with _alone(lock) as got:
+        return job() if got else {"busy": "the previous run is still going"}
+
+
+def _sweep_once() -> dict[str, Any]:
+    return _run_alone(_SWEEPING, lambda: status.sweep().as_dict())
 
 
 @db_task()
@@ -68,14 +88,14 @@ def _evaluated_until() -> datetime | None:
 @db_periodic_task(crontab(minute="*"))
 def evaluate_checks() -> dict[str, Any]:
     """Every minute: evaluate the checks of every device seen since the last run."""
-    try:
-        with lock_task("monitoring-evaluate"):
-            report = evaluate.evaluate_since(_evaluated_until())
-    except TaskLockedException:
-        return {"skipped": "an evaluation is still running"}
-    if report.until is not None:
-        HUEY.put(EVALUATED_UNTIL_KEY, report.until.isoformat())
-    return report.as_dict()
+
+    def job() -> dict[str, Any]:
+        report = evaluate.evaluate_since(_evaluated_until())
+        if report.until is not None:
+            HUEY.put(EVALUATED_UNTIL_KEY, report.until.isoformat())
+        return report.as_dict()
+
+    return _run_alone(_EVALUATING, job)
 
 
 @db_periodic_task(crontab(minute="2,17,32,47"))

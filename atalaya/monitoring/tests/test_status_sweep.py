@@ -226,3 +226,23 @@ def test_two_sweepers_at_once_open_one_alert(world):
         assert alerts.get().ticket is not None
     tickets = {a.ticket_id for a in Alert.objects.filter(kind=CheckKind.OFFLINE)}
     assert len(tickets) == 6
+
+
+@pytest.mark.django_db
+def test_periodic_tasks_sweep_now_and_schedule_five_more(world):
+    from huey.contrib.djhuey import HUEY
+
+    from atalaya.monitoring import tasks
+
+    device = make_device(world.site_a, "pc1", last_seen_at=T0)
+    before = len(HUEY.scheduled())
+    with time_machine.travel(T0 + timedelta(minutes=5), tick=False):
+        result = tasks.sweep_statuses_every_minute.call_local()
+        assert result["to_offline"] == 1
+        assert len(HUEY.scheduled()) - before == 5
+        # While a sweep runs in this worker, another one skips instead of piling up.
+        with tasks._alone(tasks._SWEEPING):
+            assert "busy" in tasks.sweep_statuses.call_local()
+        evaluated = tasks.evaluate_checks.call_local()
+        assert evaluated["devices"] == 0 and "busy" not in evaluated
+    assert _status(device) == DeviceStatus.OFFLINE

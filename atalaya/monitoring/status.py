@@ -256,6 +256,15 @@ def reconcile_alerts(now: datetime, scopes: maintenance.Scopes, report: SweepRep
         if alerts.resolve(alert, now=now, reason=_("checked in again")):
             report.alerts_resolved += 1
 
+    # A retired device raises nothing any more: whatever it had open is over.
+    for alert in list(
+        Alert.objects.open()
+        .filter(device__retired_at__isnull=False)
+        .select_related("device", "client")[:ALERT_BATCH]
+    ):
+        if alerts.resolve(alert, now=now, reason=_("device retired")):
+            report.alerts_resolved += 1
+
     missing = list(
         Device.objects.filter(status=DeviceStatus.OFFLINE, retired_at__isnull=True)
         .exclude(pk__in=offline_open.values("device_id"))

@@ -246,3 +246,17 @@ def test_periodic_tasks_sweep_now_and_schedule_five_more(world):
         evaluated = tasks.evaluate_checks.call_local()
         assert evaluated["devices"] == 0 and "busy" not in evaluated
     assert _status(device) == DeviceStatus.OFFLINE
+
+
+@pytest.mark.django_db
+def test_retired_device_alerts_are_resolved(world):
+    device = make_device(world.site_a, "pc1", last_seen_at=T0)
+    make_device(world.site_a, "pc2", last_seen_at=T0 + timedelta(hours=1))
+    status.sweep(T0 + timedelta(minutes=3))
+    alert = Alert.objects.get(device=device)
+    Device.objects.filter(pk=device.pk).update(retired_at=T0 + timedelta(minutes=4))
+    status.sweep(T0 + timedelta(minutes=5))
+    alert.refresh_from_db()
+    assert alert.resolved_at is not None
+    status.sweep(T0 + timedelta(minutes=6))
+    assert Alert.objects.filter(device=device).count() == 1

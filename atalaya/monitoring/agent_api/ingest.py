@@ -84,7 +84,7 @@ class _Statements:
             self.auth = (
                 "SELECT id, public_id, client_id, retired_at IS NOT NULL, config_version, "
                 "has_pending_actions, inventory_hash, checkin_interval_s, "
-                f"(latest->>'t')::bigint, token_hash FROM {device} WHERE token_hash = ANY(%s)"
+                f"(latest->>'t')::bigint, token_hash FROM {device} WHERE token_hash = ANY(%s::text[])"
             )
             big, flt, boo, integer = "::bigint", "::float8", "::boolean", "::integer"
             latest_new = "(j.v->4)::jsonb"
@@ -133,13 +133,18 @@ class _Statements:
         )
         # The upsert stamped this batch's time on every volume still reported.
         if vendor == "postgresql":
-            device_list = "device_id = ANY(%s)"
+            # Per device by the (device, mountpoint) index, as for the volume samples.
+            self.volume_absent = (
+                f"UPDATE {volume} SET is_present = false WHERE id IN (SELECT v.id FROM "
+                "unnest(%s::bigint[]) AS d(id) CROSS JOIN LATERAL (SELECT id FROM "
+                f"{volume} WHERE device_id = d.id AND is_present AND updated_at < %s "
+                "OFFSET 0) AS v)"
+            )
         else:
-            device_list = "device_id IN (SELECT value FROM json_each(%s))"
-        self.volume_absent = (
-            f"UPDATE {volume} SET is_present = {present_false} "
-            f"WHERE is_present = {present_true} AND updated_at < {p} AND {device_list}"
-        )
+            self.volume_absent = (
+                f"UPDATE {volume} SET is_present = 0 WHERE is_present = 1 AND updated_at < %s "
+                "AND device_id IN (SELECT value FROM json_each(%s))"
+            )
         # Rows: device, t, cpu, mem, swap, load1.
         self.samples = (
             "INSERT INTO monitoring_metricsample (device_id, t, cpu_pct, mem_pct, swap_pct, load1) "
@@ -147,11 +152,25 @@ class _Statements:
             f"{col(5, flt)} FROM {rows}{where} ON CONFLICT DO NOTHING RETURNING device_id, t"
         )
         # Rows: device, mount, t, free, used %.
+        # One index lookup per row: as a plain join PostgreSQL would hash the whole
+        # volume table for every batch (it cannot know the JSON holds a few hundred rows),
+        # so the lookup is a lateral subquery that LIMIT keeps from being flattened.
+        volume_of = (
+            f"(SELECT id FROM {volume} WHERE device_id = {col(0, big)} "
+            f"AND mountpoint = {col(1)} LIMIT 1)"
+        )
+        if vendor == "postgresql":
+            joined = f"CROSS JOIN LATERAL {volume_of} AS vol"
+        else:
+            # SQLite looks each row up by the unique index anyway (and has no LATERAL).
+            joined = (
+                f"JOIN {volume} vol ON vol.device_id = {col(0, big)} "
+                f"AND vol.mountpoint = {col(1)}"
+            )
         self.volume_samples = (
             "INSERT INTO monitoring_volumesample (volume_id, t, free_bytes, used_pct) "
             f"SELECT vol.id, {col(2, big)}, {col(3, big)}, {col(4, flt)} FROM {rows} "
-            f"JOIN {volume} vol ON vol.device_id = {col(0, big)} AND vol.mountpoint = {col(1)}"
-            f"{where} ON CONFLICT DO NOTHING"
+            f"{joined}{where} ON CONFLICT DO NOTHING"
         )
         # Rows: device, name, t, ok, message.
         self.jobs = (
@@ -507,7 +526,11 @@ def _ingest(checkins: Sequence[Checkin], now_f: float) -> list[Outcome]:
         if ensure_rows:
             cursor.execute(sql.volume_ensure, [now_db, _rows_param(list(ensure_rows.values()))])
         if newest_state:
-            cursor.execute(sql.volume_absent, [now_db, _list_param(list(newest_state))])
+            devices_param = _list_param(list(newest_state))
+            absent_params = (
+                [devices_param, now_db] if sql.vendor == "postgresql" else [now_db, devices_param]
+            )
+            cursor.execute(sql.volume_absent, absent_params)
         if sample_rows:
             cursor.execute(sql.samples, [_rows_param(sample_rows)])
             inserted = {(int(d), int(t)) for d, t in cursor.fetchall()}

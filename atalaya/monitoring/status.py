@@ -50,6 +50,10 @@ OVERDUE_FACTOR = 1.5
 # the site went dark rather than one machine being switched off.
 SITE_DARK_MIN_DEVICES = 2
 ALERT_BATCH = 2000
+# Tickets opened per sweep: a flood of them (a thousand machines switched off at once)
+# is spread over several sweeps, so no sweep runs long enough to delay the next
+# offline detection.
+TICKETS_PER_SWEEP = 100
 
 
 @dataclass
@@ -360,7 +364,7 @@ def sweep(now: datetime | None = None) -> SweepReport:
     scopes = maintenance.scopes_at(now)
     report = update_statuses(now, scopes)
     reconcile_alerts(now, scopes, report)
-    report.tickets_opened = alerts.open_due_tickets(now=now)
+    report.tickets_opened = alerts.open_due_tickets(now=now, limit=TICKETS_PER_SWEEP)
     report.seconds = round(time.monotonic() - started, 3)
     if report.seconds > SWEEP_EVERY_S / 2:
         logger.warning("status sweep took %.1f s: %s", report.seconds, report.as_dict())

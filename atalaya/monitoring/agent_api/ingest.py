@@ -42,12 +42,15 @@ from atalaya.monitoring.models import (
     CheckKind,
     Device,
     RemoteAction,
+    Volume,
 )
 
 # A clock further off than this is corrected (agent/PROTOCOL.md), in steps of 10 s so
 # that a replay of the same batch lands on the same seconds.
 SKEW_TOLERANCE_S = 30
 SKEW_STEP_S = 10
+# A volume row is rewritten at least this often while its device reports it.
+VOLUME_REFRESH_S = 300
 # A sample from further ahead than this (after the skew correction) is not believed.
 FUTURE_TOLERANCE_S = 300
 
@@ -73,7 +76,7 @@ class _Statements:
 
     def __init__(self, vendor: str) -> None:
         qn = connection.ops.quote_name
-        device, volume = qn(Device._meta.db_table), "monitoring_volume"
+        device, volume = qn(Device._meta.db_table), qn(Volume._meta.db_table)
         if vendor == "postgresql":
             rows = "json_array_elements(%s::json) AS j(v)"
 
@@ -81,10 +84,17 @@ class _Statements:
                 return f"(j.v->>{i}){cast}"
 
             where, p = "", "%s"
+            stored_volumes = (
+                "(SELECT json_agg(json_build_array(v.mountpoint, v.device_name, v.fstype, "
+                "v.total_bytes, v.free_bytes, v.is_read_only, v.is_present, "
+                f"extract(epoch FROM v.updated_at)::bigint)) FROM {volume} v "
+                f"WHERE v.device_id = {device}.id)"
+            )
             self.auth = (
                 "SELECT id, public_id, client_id, retired_at IS NOT NULL, config_version, "
                 "has_pending_actions, inventory_hash, checkin_interval_s, "
-                f"(latest->>'t')::bigint, token_hash FROM {device} WHERE token_hash = ANY(%s::text[])"
+                f"(latest->>'t')::bigint, token_hash, {stored_volumes} "
+                f"FROM {device} WHERE token_hash = ANY(%s::text[])"
             )
             big, flt, boo, integer = "::bigint", "::float8", "::boolean", "::integer"
             latest_new = "(j.v->4)::jsonb"
@@ -98,10 +108,15 @@ class _Statements:
                 return f"j.value->>{i}"
 
             where, p = " WHERE true", "%s"
+            stored_volumes = (
+                "(SELECT json_group_array(json_array(v.mountpoint, v.device_name, v.fstype, "
+                "v.total_bytes, v.free_bytes, v.is_read_only, v.is_present, "
+                f"unixepoch(v.updated_at))) FROM {volume} v WHERE v.device_id = {device}.id)"
+            )
             self.auth = (
                 "SELECT id, public_id, client_id, retired_at IS NOT NULL, config_version, "
                 "has_pending_actions, inventory_hash, checkin_interval_s, "
-                f"json_extract(latest, '$.t'), token_hash FROM {device} "
+                f"json_extract(latest, '$.t'), token_hash, {stored_volumes} FROM {device} "
                 "WHERE token_hash IN (SELECT value FROM json_each(%s))"
             )
             big = flt = boo = integer = ""
@@ -131,20 +146,11 @@ class _Statements:
             f"{present_false}, {p} FROM {rows}{where} "
             "ON CONFLICT (device_id, mountpoint) DO NOTHING"
         )
-        # The upsert stamped this batch's time on every volume still reported.
-        if vendor == "postgresql":
-            # Per device by the (device, mountpoint) index, as for the volume samples.
-            self.volume_absent = (
-                f"UPDATE {volume} SET is_present = false WHERE id IN (SELECT v.id FROM "
-                "unnest(%s::bigint[]) AS d(id) CROSS JOIN LATERAL (SELECT id FROM "
-                f"{volume} WHERE device_id = d.id AND is_present AND updated_at < %s "
-                "OFFSET 0) AS v)"
-            )
-        else:
-            self.volume_absent = (
-                f"UPDATE {volume} SET is_present = 0 WHERE is_present = 1 AND updated_at < %s "
-                "AND device_id IN (SELECT value FROM json_each(%s))"
-            )
+        # Rows: device, mount. Volumes the newest state no longer lists.
+        self.volume_absent = (
+            f"UPDATE {volume} SET is_present = {present_false}, updated_at = {p} "
+            f"WHERE id IN (SELECT vol.id FROM {rows} {{joined}})"
+        )
         # Rows: device, t, cpu, mem, swap, load1.
         self.samples = (
             "INSERT INTO monitoring_metricsample (device_id, t, cpu_pct, mem_pct, swap_pct, load1) "
@@ -164,14 +170,14 @@ class _Statements:
         else:
             # SQLite looks each row up by the unique index anyway (and has no LATERAL).
             joined = (
-                f"JOIN {volume} vol ON vol.device_id = {col(0, big)} "
-                f"AND vol.mountpoint = {col(1)}"
+                f"JOIN {volume} vol ON vol.device_id = {col(0, big)} AND vol.mountpoint = {col(1)}"
             )
         self.volume_samples = (
             "INSERT INTO monitoring_volumesample (volume_id, t, free_bytes, used_pct) "
             f"SELECT vol.id, {col(2, big)}, {col(3, big)}, {col(4, flt)} FROM {rows} "
             f"{joined}{where} ON CONFLICT DO NOTHING"
         )
+        self.volume_absent = self.volume_absent.replace("{joined}", joined)
         # Rows: device, name, t, ok, message.
         self.jobs = (
             "INSERT INTO monitoring_jobheartbeat (device_id, name, t, is_ok, message) "
@@ -238,6 +244,38 @@ class _Device:
     inventory_hash: str
     checkin_interval_s: int
     latest_t: int | None
+    # mountpoint → [mount, device name, fstype, total, free, read-only, present, updated]
+    volumes: dict[str, list[Any]]
+
+
+def _stored_volumes(value: Any) -> dict[str, list[Any]]:
+    # PostgreSQL hands json over parsed, SQLite as text.
+    if isinstance(value, str):
+        value = json.loads(value)
+    return {v[0]: v for v in value or ()}
+
+
+def _needs_rewrite(stored: list[Any] | None, v: Any, now_s: int) -> bool:
+    """Whether a reported volume differs enough from its row to rewrite the row.
+
+    Free space moves a little with every check-in; rewriting three rows per device per
+    minute for that would double the pages each check-in dirties. The row follows when
+    anything but free space changes, when free space moved by 0.1 % of the disk, and at
+    least every ``VOLUME_REFRESH_S``; every sample's free space is in VolumeSample anyway.
+    """
+    if stored is None:
+        return True
+    _mount, name, fstype, total, free, read_only, present, updated = stored
+    return (
+        not present
+        or name != v.device
+        or fstype != v.fstype
+        or total != v.total
+        or bool(read_only) != v.read_only
+        or abs(free - v.free) * 1000 >= max(v.total, 1)
+        or updated is None
+        or now_s - int(updated) >= VOLUME_REFRESH_S
+    )
 
 
 def _skew_shift(skew: int) -> int:
@@ -418,9 +456,11 @@ def _ingest(checkins: Sequence[Checkin], now_f: float) -> list[Outcome]:
                     inventory_hash=row[6],
                     checkin_interval_s=row[7],
                     latest_t=int(row[8]) if row[8] is not None else None,
+                    volumes=_stored_volumes(row[10]),
                 )
             )
 
+        by_id = {d.id: d for d in by_hash.values() if d is not None}
         outcomes: list[Outcome | None] = [None] * len(checkins)
         owners: list[_Device | None] = [None] * len(checkins)
         counts = [[0, 0, 0] for _ in checkins]  # accepted, duplicates, rejected
@@ -512,25 +552,38 @@ def _ingest(checkins: Sequence[Checkin], now_f: float) -> list[Outcome]:
 
         # Volumes: the newest state's list is what the device has now.
         upserts: list[list[Any]] = []
+        absent: list[list[Any]] = []
+        known: set[tuple[int, str]] = set()
         for device_id, (_t, checkin, _shift) in newest_state.items():
+            stored = by_id[device_id].volumes
+            listed = set()
             for v in checkin.state_volumes or ():
-                upserts.append(
-                    [device_id, v.mount, v.device, v.fstype, v.total, v.used, v.free, v.read_only]
-                )
-        reported = {(r[0], r[1]) for r in upserts}
+                listed.add(v.mount)
+                known.add((device_id, v.mount))
+                if _needs_rewrite(stored.get(v.mount), v, now_s):
+                    upserts.append(
+                        [
+                            device_id,
+                            v.mount,
+                            v.device,
+                            v.fstype,
+                            v.total,
+                            v.used,
+                            v.free,
+                            v.read_only,
+                        ]
+                    )
+            absent.extend([device_id, m] for m, row in stored.items() if row[6] and m not in listed)
         for device_id, mount, _t, free, _used in volume_sample_rows:
-            if (device_id, mount) not in reported:
-                ensure_rows.setdefault((device_id, mount), [device_id, mount, free])
+            key = (device_id, mount)
+            if key not in known and mount not in by_id[device_id].volumes:
+                ensure_rows.setdefault(key, [device_id, mount, free])
         if upserts:
             cursor.execute(sql.volume_upsert, [now_db, _rows_param(upserts)])
         if ensure_rows:
             cursor.execute(sql.volume_ensure, [now_db, _rows_param(list(ensure_rows.values()))])
-        if newest_state:
-            devices_param = _list_param(list(newest_state))
-            absent_params = (
-                [devices_param, now_db] if sql.vendor == "postgresql" else [now_db, devices_param]
-            )
-            cursor.execute(sql.volume_absent, absent_params)
+        if absent:
+            cursor.execute(sql.volume_absent, [now_db, _rows_param(absent)])
         if sample_rows:
             cursor.execute(sql.samples, [_rows_param(sample_rows)])
             inserted = {(int(d), int(t)) for d, t in cursor.fetchall()}

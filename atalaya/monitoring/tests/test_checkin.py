@@ -77,11 +77,11 @@ def test_checkin_stores_everything(world: Any) -> None:
     assert data["accepted"] == 3 and data["duplicates"] == 0 and data["rejected"] == 0
     assert data["inventory_hash"] == "a" * 64
     assert data["next_checkin_s"] == 60 and data["config"] is None and data["actions"] == []
-    assert abs(data["server_time"] - now) <= 2
+    assert abs(data["server_time"] - now) <= 10
     assert counts(device) == (3, 9, 3)
     device.refresh_from_db()
     assert device.last_seen_at is not None
-    assert abs(device.last_seen_at.timestamp() - now) <= 2
+    assert abs(device.last_seen_at.timestamp() - now) <= 10
     assert device.agent_version == "0.2.0" and device.scripts_enabled is True
     assert device.inventory == {"cpu": "Xeon", "software": ["vim"]}
     assert device.inventory_hash == "a" * 64 and device.inventory_at is not None
@@ -249,8 +249,9 @@ def test_tokens_that_do_not_authenticate(world: Any) -> None:
 def test_clock_skew_shifts_times(world: Any) -> None:
     device, token = enrolled(world)
     now = int(time.time())
-    # The agent's clock is an hour and 7 s behind.
-    agent_now = now - 3607
+    # The agent's clock is an hour and 10 s behind (the middle of a 10 s step, so a
+    # slow test machine does not move the rounding).
+    agent_now = now - 3610
     body = checkin_body(
         agent_now,
         jobs=[{"name": "b", "t": agent_now - 100, "ok": True, "message": ""}],
@@ -259,16 +260,16 @@ def test_clock_skew_shifts_times(world: Any) -> None:
     assert data["accepted"] == 1
     (stored,) = MetricSample.objects.filter(device=device).values_list("t", flat=True)
     shift = stored - (agent_now - 1)
-    assert shift % 10 == 0 and abs(shift - 3607) <= 10
+    assert shift == 3610
     device.refresh_from_db()
-    assert abs(device.clock_skew_s - 3607) <= 2
+    assert 3610 <= device.clock_skew_s <= 3614
     assert device.latest["t"] == agent_now + shift
     assert JobHeartbeat.objects.get(device=device).t == agent_now - 100 + shift
     # The same batch again (the answer was lost) maps to the same seconds.
     again = post(token, body).json()
     assert (again["accepted"], again["duplicates"]) == (0, 1)
     # A small difference is left alone.
-    near = post(token, checkin_body(now - 20, samples=[sample(now - 25)])).json()
+    near = post(token, checkin_body(now - 15, samples=[sample(now - 25)])).json()
     assert near["accepted"] == 1
     assert MetricSample.objects.filter(device=device, t=now - 25).exists()
 
@@ -440,3 +441,30 @@ def test_same_device_twice_in_one_batch(world: Any) -> None:
     device.refresh_from_db()
     assert device.latest["t"] == now
     assert MetricSample.objects.filter(device=device).count() == 2
+
+
+@pytest.mark.django_db
+def test_volume_rows_follow_real_changes_only(world: Any) -> None:
+    device, token = enrolled(world)
+    now = int(time.time())
+    post(token, checkin_body(now))
+    root = Volume.objects.get(device=device, mountpoint="/")
+    first_write = root.updated_at
+
+    def report(at: int, free: int, **changes: Any) -> Volume:
+        # Sent now (no clock skew), sampled at ``at``.
+        body = checkin_body(now, samples=[sample(at, free=free)])
+        body["state"]["volumes"][0].update(free=free, **changes)
+        assert post(token, body).status_code == 200
+        return Volume.objects.get(device=device, mountpoint="/")
+
+    # A few megabytes less: the samples have it, the row is not rewritten.
+    same = report(now - 50, 50 * GB - 5 * 1024**2)
+    assert (same.free_bytes, same.updated_at) == (50 * GB, first_write)
+    assert VolumeSample.objects.filter(volume=root).count() == 2
+    # Half a percent of the disk: the row follows.
+    moved = report(now - 40, 49 * GB)
+    assert moved.free_bytes == 49 * GB and moved.updated_at > first_write
+    # Anything else about the volume: the row follows at once.
+    remounted = report(now - 30, 49 * GB, read_only=True)
+    assert remounted.is_read_only is True

@@ -574,7 +574,8 @@ def _ingest(checkins: Sequence[Checkin], now_f: float) -> list[Outcome]:
                         ]
                     )
             absent.extend([device_id, m] for m, row in stored.items() if row[6] and m not in listed)
-        for device_id, mount, _t, free, _used in volume_sample_rows:
+        for row in volume_sample_rows:
+            device_id, mount, free = row[0], row[1], row[3]
             key = (device_id, mount)
             if key not in known and mount not in by_id[device_id].volumes:
                 ensure_rows.setdefault(key, [device_id, mount, free])

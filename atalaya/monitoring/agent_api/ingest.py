@@ -575,9 +575,9 @@ def _ingest(checkins: Sequence[Checkin], now_f: float) -> list[Outcome]:
                     )
             absent.extend([device_id, m] for m, row in stored.items() if row[6] and m not in listed)
         for vs_row in volume_sample_rows:
-            key: tuple[int, str] = (vs_row[0], vs_row[1])
-            if key not in known and key[1] not in by_id[key[0]].volumes:
-                ensure_rows.setdefault(key, [key[0], key[1], vs_row[3]])
+            mount_key: tuple[int, str] = (vs_row[0], vs_row[1])
+            if mount_key not in known and vs_row[1] not in by_id[vs_row[0]].volumes:
+                ensure_rows.setdefault(mount_key, [vs_row[0], vs_row[1], vs_row[3]])
         if upserts:
             cursor.execute(sql.volume_upsert, [now_db, _rows_param(upserts)])
         if ensure_rows:

@@ -4,7 +4,7 @@ Devices are taken in chunks of ``CHUNK`` by (last_seen_at, id); each chunk costs
 fixed number of queries whatever its size: the devices, their clients' check rows,
 their check states, their volumes, the CPU and memory aggregates of the raw samples
 over each distinct window, the newest backup heartbeat per job — then one bulk
-INSERT of new states and one bulk UPDATE of changed ones. Alerts are touched only for
+INSERT of new states and one executemany UPDATE of the few that changed. Alerts are touched only for
 failing checks and transitions, which are few.
 
 Hysteresis: each evaluation is one observation. A failing observation bumps
@@ -78,6 +78,43 @@ class Observation:
     @property
     def key(self) -> str:
         return f"{self.kind}:{self.target}" if self.target else self.kind
+
+
+@dataclass(slots=True)
+class _State:
+    """A CheckState row as the evaluator works on it (plain attributes, no model)."""
+
+    id: int | None
+    device_id: int
+    key: str
+    is_failing: bool = False
+    consecutive_failures: int = 0
+    consecutive_passes: int = 0
+    value: float | None = None
+    message: str = ""
+    evaluated_at: datetime | None = None
+
+    def facts(self) -> tuple[Any, ...]:
+        return (
+            self.is_failing,
+            self.consecutive_failures,
+            self.consecutive_passes,
+            self.value,
+            self.message,
+        )
+
+
+STATE_COLUMNS = (
+    "id",
+    "device_id",
+    "key",
+    "is_failing",
+    "consecutive_failures",
+    "consecutive_passes",
+    "value",
+    "message",
+    "evaluated_at",
+)
 
 
 @dataclass
@@ -269,7 +306,7 @@ def observe(
     device: Device,
     in_force: dict[tuple[str, str], EffectiveCheck],
     facts: _Facts,
-    states: dict[str, CheckState],
+    states: dict[str, _State],
     now: datetime,
 ) -> list[Observation]:
     """Every check in force on the device, observed once (no queries)."""
@@ -462,22 +499,28 @@ def _gather(
 def _apply(
     device: Device,
     seen: list[Observation],
-    states: dict[str, CheckState],
+    states: dict[str, _State],
     now: datetime,
     scopes: maintenance.Scopes,
-    new_states: list[CheckState],
-    changed: list[CheckState],
+    new_states: list[_State],
+    changed: list[_State],
     report: EvaluationReport,
 ) -> None:
+    """Count each observation into its state; raise or resolve on the transitions.
+
+    Only states that changed are written: counters, the failing flag, a failing
+    check's value or message, or a passing one's value by a material step. Passes are
+    counted up to ``clear_after`` only, so a healthy check costs no write at all.
+    """
     reason = alerts.Suppression.MAINTENANCE if scopes.covers(device) else ""
     for obs in seen:
         state = states.get(obs.key)
+        is_new = state is None
         if state is None:
-            state = CheckState(device=device, key=obs.key)
-            new_states.append(state)
-        else:
-            changed.append(state)
-        state.evaluated_at = now
+            state = _State(id=None, device_id=device.pk, key=obs.key)
+            states[obs.key] = state
+        before = state.facts()
+        old_value = state.value
         state.message = obs.message[:500]
         state.value = obs.value
         raise_it = resolve_it = False
@@ -489,11 +532,28 @@ def _apply(
             elif state.is_failing:
                 raise_it = True  # still failing: bring the alert's value up to date
         else:
-            state.consecutive_passes += 1
+            state.consecutive_passes = min(
+                state.consecutive_passes + 1, max(1, obs.check.clear_after)
+            )
             state.consecutive_failures = 0
             if state.is_failing and state.consecutive_passes >= obs.check.clear_after:
                 state.is_failing = False
                 resolve_it = True
+        after = state.facts()
+        counters_moved = before[:3] != after[:3]
+        if is_new:
+            state.evaluated_at = now
+            new_states.append(state)
+        elif (
+            counters_moved
+            or (state.is_failing and before != after)
+            or alerts.is_material(old_value, state.value)
+        ):
+            state.evaluated_at = now
+            changed.append(state)
+        else:
+            # Unchanged: keep what is stored (the message may say "ran 3 hours ago").
+            state.message, state.value = before[4], old_value
         if raise_it:
             alerts.raise_or_update(
                 device=device,
@@ -515,7 +575,8 @@ def _apply(
     for key, state in states.items():
         kind, _sep, target = key.partition(":")
         if (
-            state.is_failing
+            state.id is not None
+            and state.is_failing
             and key not in seen_keys
             and kind in EVALUATED_KINDS
             and not _still_relevant(device, kind, target)
@@ -532,6 +593,50 @@ def _apply(
                 reason=_("check no longer applies"),
             ):
                 report.alerts_resolved += 1
+
+
+def _write_states(new_states: list[_State], changed: list[_State]) -> None:
+    """New states by one bulk INSERT, changed ones by one executemany UPDATE."""
+    if new_states:
+        CheckState.objects.bulk_create(
+            [
+                CheckState(
+                    device_id=st.device_id,
+                    key=st.key,
+                    is_failing=st.is_failing,
+                    consecutive_failures=st.consecutive_failures,
+                    consecutive_passes=st.consecutive_passes,
+                    value=st.value,
+                    message=st.message,
+                    evaluated_at=st.evaluated_at or timezone.now(),
+                )
+                for st in new_states
+            ],
+            batch_size=500,
+            ignore_conflicts=True,
+        )
+    if changed:
+        unique = list({id(st): st for st in changed}.values())
+        adapt = connection.ops.adapt_datetimefield_value
+        table = connection.ops.quote_name(CheckState._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                f"UPDATE {table} SET is_failing = %s, consecutive_failures = %s,"  # noqa: S608
+                " consecutive_passes = %s, value = %s, message = %s, evaluated_at = %s"
+                " WHERE id = %s",
+                [
+                    (
+                        st.is_failing,
+                        st.consecutive_failures,
+                        st.consecutive_passes,
+                        st.value,
+                        st.message,
+                        adapt(st.evaluated_at),
+                        st.id,
+                    )
+                    for st in unique
+                ],
+            )
 
 
 def _still_relevant(device: Device, kind: str, target: str) -> bool:
@@ -551,13 +656,14 @@ def evaluate_chunk(
     """Evaluate one chunk of devices: a fixed number of queries plus the alerts touched."""
     ids = [d.pk for d in devices]
     in_force = checks.checks_for_devices(devices)
-    all_states: dict[int, dict[str, CheckState]] = defaultdict(dict)
-    for state in CheckState.objects.filter(device_id__in=ids):
+    all_states: dict[int, dict[str, _State]] = defaultdict(dict)
+    for row in CheckState.objects.filter(device_id__in=ids).values_list(*STATE_COLUMNS):
+        state = _State(*row)
         all_states[state.device_id][state.key] = state
     todo = []
     for device in devices:
         states = all_states.get(device.pk, {})
-        newest = max((s.evaluated_at for s in states.values()), default=None)
+        newest = max((s.evaluated_at for s in states.values() if s.evaluated_at), default=None)
         if newest is not None and device.last_seen_at is not None and newest >= device.last_seen_at:
             report.skipped += 1
             continue
@@ -565,28 +671,14 @@ def evaluate_chunk(
     if not todo:
         return
     facts = _gather(todo, in_force, now)
-    new_states: list[CheckState] = []
-    changed: list[CheckState] = []
+    new_states: list[_State] = []
+    changed: list[_State] = []
     for device in todo:
-        states = all_states.get(device.pk, {})
+        states = all_states[device.pk]
         seen = observe(device, in_force.get(device.pk, {}), facts, states, now)
         report.observations += len(seen)
         _apply(device, seen, states, now, scopes, new_states, changed, report)
-    if new_states:
-        CheckState.objects.bulk_create(new_states, batch_size=500, ignore_conflicts=True)
-    if changed:
-        CheckState.objects.bulk_update(
-            list({id(s): s for s in changed}.values()),
-            [
-                "is_failing",
-                "consecutive_failures",
-                "consecutive_passes",
-                "value",
-                "message",
-                "evaluated_at",
-            ],
-            batch_size=500,
-        )
+    _write_states(new_states, changed)
     report.devices += len(todo)
 
 

@@ -436,6 +436,8 @@ def _ingest(checkins: Sequence[Checkin], now_f: float) -> list[Outcome]:
     now_s = int(now_f)
     now = datetime.fromtimestamp(now_f, tz=UTC)
     now_db = connection.ops.adapt_datetimefield_value(now)
+    # Looked up once: ``connection`` is a thread-local proxy, dear in a loop.
+    postgresql = sql.vendor == "postgresql"
     oldest = now_s - settings.METRICS_RAW_HOURS * 3600
     newest = now_s + FUTURE_TOLERANCE_S
 
@@ -449,7 +451,7 @@ def _ingest(checkins: Sequence[Checkin], now_f: float) -> list[Outcome]:
                 if retired
                 else _Device(
                     id=row[0],
-                    public_id=str(row[1]) if connection.vendor == "postgresql" else _uuid(row[1]),
+                    public_id=str(row[1]) if postgresql else _uuid(row[1]),
                     client_id=row[2],
                     config_version=row[4],
                     has_pending_actions=bool(row[5]),

@@ -147,7 +147,8 @@ def token_hash_from_header(value: str | None) -> str:
 def load_json(body: bytes) -> Any:
     """The parsed body; 400 when it is not UTF-8 JSON."""
     try:
-        return json.loads(body)
+        # Decoded here, not by json.loads: it would first sniff the encoding.
+        return json.loads(body.decode())
     except (ValueError, RecursionError):
         # ValueError covers bad UTF-8 and JSONDecodeError; RecursionError deep nesting.
         raise WireError(400, "The body is not valid JSON.") from None
@@ -267,6 +268,19 @@ def _sample(raw: Any, path: str, errs: _Errors) -> Sample | None:
     volumes: list[tuple[str, int, float]] = []
     seen: set[str] = set()
     for i, rv in enumerate(_list(d.get("volumes"), path + ".volumes", errs, MAX_VOLUMES)):
+        # The common case without building field paths (see _state_volume_fast).
+        if type(rv) is dict:
+            mount, free, used = rv.get("mount"), rv.get("free"), rv.get("used_pct")
+            if (
+                _text_ok(mount, 500)
+                and mount
+                and mount not in seen
+                and _size_ok(free)
+                and (used is None or _pct_ok(used))
+            ):
+                seen.add(mount)
+                volumes.append((mount, free, float(used) if used is not None else 0.0))  # type: ignore[arg-type]
+                continue
         vp = f"{path}.volumes[{i}]"
         vd = _obj(rv, vp, errs)
         if vd is None:
@@ -284,6 +298,47 @@ def _sample(raw: Any, path: str, errs: _Errors) -> Sample | None:
     if len(errs.items) != before or t is None or n is None:
         return None
     return Sample(t, n, cpu, mem, swap, load1, volumes)
+
+
+def _text_ok(v: Any, limit: int) -> bool:
+    return type(v) is str and len(v) <= limit and "\x00" not in v
+
+
+def _size_ok(v: Any) -> bool:
+    return type(v) is int and 0 <= v <= INT64_MAX
+
+
+def _state_volume_fast(vd: Any, seen: set[str]) -> StateVolume | None:
+    """A well-formed volume of the state without building field paths; None: check slowly.
+
+    Every check-in carries a few; the slow path below builds the paths that name a field
+    in an error, which costs more than the checks themselves.
+    """
+    if type(vd) is not dict:
+        return None
+    mount = vd.get("mount")
+    dev = vd.get("device") or ""
+    fstype = vd.get("fstype") or ""
+    total, used, free = vd.get("total"), vd.get("used"), vd.get("free")
+    ro = vd.get("read_only", False)
+    if (
+        _text_ok(mount, 500)
+        and mount
+        and mount not in seen
+        and _text_ok(dev, 255)
+        and _text_ok(fstype, 40)
+        and _size_ok(total)
+        and _size_ok(used)
+        and _size_ok(free)
+        and type(ro) is bool
+    ):
+        seen.add(mount)
+        return StateVolume(mount, dev, fstype, total, used, free, ro)  # type: ignore[arg-type]
+    return None
+
+
+def _pct_ok(v: Any) -> bool:
+    return (type(v) is float and 0.0 <= v <= 100.0) or (type(v) is int and 0 <= v <= 100)
 
 
 def _state(raw: Any, errs: _Errors) -> tuple[dict[str, Any], list[StateVolume]] | None:
@@ -308,6 +363,10 @@ def _state(raw: Any, errs: _Errors) -> tuple[dict[str, Any], list[StateVolume]] 
     volumes: list[StateVolume] = []
     seen: set[str] = set()
     for i, rv in enumerate(_list(d.get("volumes"), "state.volumes", errs, MAX_VOLUMES)):
+        fast = _state_volume_fast(rv, seen)
+        if fast is not None:
+            volumes.append(fast)
+            continue
         p = f"state.volumes[{i}]"
         vd = _obj(rv, p, errs)
         if vd is None:

@@ -25,6 +25,7 @@ a lost result (acknowledged, not stored) from an unacknowledged one the server k
 from __future__ import annotations
 
 import asyncio
+import functools
 import heapq
 import random
 import time
@@ -39,6 +40,8 @@ MOUNTS = ("/", "/home", "/srv")
 TOTALS = (256 * 10**9, 1000 * 10**9, 2000 * 10**9)
 # Idle connections older than this are not reused (uvicorn's keep-alive timeout is 5 s).
 IDLE_MAX_S = 3.0
+# The open loop's dispatch tick: a check-in is sent at most this late (counted in its latency).
+TICK_S = 0.004
 
 
 def install_uvloop() -> str:
@@ -135,10 +138,11 @@ class Conn(asyncio.Protocol):
         if not self.ready.done():
             self.ready.set_result(None)
 
-    def send(self, data: bytes, job: Any) -> None:
+    def send(self, data: bytes | Callable[[], bytes], job: Any) -> None:
         self.job = job
         self.sent_at = time.perf_counter()
-        self.transport.write(data)
+        # A callable builds the request now: a check-in says when it was *sent*.
+        self.transport.write(data if isinstance(data, bytes) else data())
 
     def data_received(self, data: bytes) -> None:
         buf = self.buf
@@ -223,7 +227,7 @@ class Pool:
         self.host, self.port, self.max_conns = host, port, max_conns
         self.on_done, self.on_error = on_done, on_error
         self.idle: deque[Conn] = deque()
-        self.waiting: deque[tuple[bytes, Any]] = deque()
+        self.waiting: deque[tuple[bytes | Callable[[], bytes], Any]] = deque()
         self.open = 0
         self.connecting = 0
         self.peak_waiting = 0
@@ -254,7 +258,7 @@ class Pool:
         self.idle.extend(conns)
         return conns
 
-    def submit(self, data: bytes, job: Any) -> None:
+    def submit(self, data: bytes | Callable[[], bytes], job: Any) -> None:
         idle = self.idle
         if idle and idle[-1].last_used < time.perf_counter() - IDLE_MAX_S:
             # The newest idle connection is old, so all are: the server may be closing
@@ -345,18 +349,27 @@ class Fleet:
         self.acked: set[int] = set()
         self.sent: set[int] = set()
 
-    def request(self, i: int, now_wall: float) -> tuple[bytes, int]:
-        """The next check-in of agent ``i``: a new sample second, the raw request bytes."""
+    def next_t(self, i: int, now_wall: float) -> int:
+        """Agent ``i``'s next sample second (never one it used before)."""
         t = int(now_wall)
         if t <= self.last_t[i]:
             t = self.last_t[i] + 1
         self.last_t[i] = t
+        return t
+
+    def build(self, i: int, t: int, sent_at: float) -> bytes:
+        """The raw check-in request of agent ``i`` for its sample ``t``, sent at ``sent_at``."""
         inventory = bool(self.inventory_due[i])
         if inventory:
             self.inventory_due[i] = 0
-        body = checkin_body(t, int(now_wall), i, inventory=inventory)
+        body = checkin_body(t, int(sent_at), i, inventory=inventory)
         self.sent.add(i << 32 | t)
-        return self.heads[i] + b"%d\r\n\r\n" % len(body) + body, t
+        return self.heads[i] + b"%d\r\n\r\n" % len(body) + body
+
+    def request(self, i: int, now_wall: float) -> tuple[bytes, int]:
+        """The next check-in of agent ``i``, sent now: the raw request bytes and its ``t``."""
+        t = self.next_t(i, now_wall)
+        return self.build(i, t, now_wall), t
 
     def raw(self, i: int, body: bytes) -> bytes:
         return self.heads[i] + b"%d\r\n\r\n" % len(body) + body
@@ -422,6 +435,11 @@ def _record(fleet: Fleet, stats: Stats, job: Any, status: int, body: bytes, net:
             stats.first_error_bodies.append(f"{status} {body[:300]!r}")
 
 
+def _build_now(fleet: Fleet, job: list[Any]) -> bytes:
+    job[3] = time.time()
+    return fleet.build(job[0], job[1], job[3])
+
+
 async def run_open(
     fleet: Fleet,
     seconds: float,
@@ -477,12 +495,18 @@ async def run_open(
             due, i = heapq.heappop(heap)
             if fleet.stopped[i]:
                 continue
-            data, t = fleet.request(i, wall)
+            t = fleet.next_t(i, wall)
             stats.lag_ms.append((now - due) * 1000)
-            pool.submit(data, (i, t, due, wall))
+            # The sample is taken when due; the request is built when a connection
+            # takes it, so its sent_at is the real sending time (a request that waited
+            # for a connection would otherwise look like a clock 30+ s slow).
+            job = [i, t, due, wall]
+            pool.submit(functools.partial(_build_now, fleet, job), job)
             heapq.heappush(heap, (due + interval + (rng.random() * 2 - 1) * jitter, i))
-        wait = (heap[0][0] - time.perf_counter()) if heap else 0.01
-        await asyncio.sleep(min(max(wait, 0.0005), 0.01))
+        # Wake up every few milliseconds and send all that came due meanwhile: a
+        # wake-up per check-in would cost the generator more than the request does.
+        wait = (heap[0][0] - time.perf_counter()) if heap else TICK_S
+        await asyncio.sleep(min(max(wait, TICK_S), 0.05))
     stats.ended = time.perf_counter()
     # Let the requests in flight finish (they are part of what was sent).
     deadline = time.perf_counter() + 30

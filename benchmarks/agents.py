@@ -1193,7 +1193,7 @@ def main() -> None:
         default="run_huey",
         help="management command (with arguments) of the background worker; 'none' for none",
     )
-    parser.add_argument("--max-conns", type=int, default=256, help="connections, sustained")
+    parser.add_argument("--max-conns", type=int, default=1000, help="connections, sustained")
     parser.add_argument("--burst-seconds", type=float, default=20.0)
     parser.add_argument("--burst-concurrency", type=int, default=1000)
     parser.add_argument("--offline-agents", type=int, default=1000)

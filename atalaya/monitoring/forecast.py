@@ -219,6 +219,10 @@ def recompute_forecasts(
     now_t = int(now.timestamp())
     since_t = now_t - int(window.total_seconds())
     start = datetime.fromtimestamp(since_t, tz=UTC)
+    if connection.vendor == "postgresql":
+        _recompute_in_postgresql(now, since_t, now_t, report)
+        report.seconds = round(time.monotonic() - started, 3)
+        return report
     groups = _aggregate(since_t, since_t, now_t)
     report.query_s = round(time.monotonic() - started, 3)
     mark = time.monotonic()
@@ -259,6 +263,79 @@ def recompute_forecasts(
     report.write_s = round(time.monotonic() - mark, 3)
     report.seconds = round(time.monotonic() - started, 3)
     return report
+
+
+def _recompute_in_postgresql(
+    now: datetime, since_t: int, now_t: int, report: ForecastReport
+) -> None:
+    """The same fit as one UPDATE … FROM (aggregate) inside PostgreSQL.
+
+    ``regr_slope``, ``regr_intercept`` and ``regr_r2`` are PostgreSQL's least-squares
+    aggregates over the very sums above (COUNT, Σx, Σy, Σx², Σxy, Σy²); aggregates with
+    the same inputs share one transition state, so each row is accumulated once, and
+    the parallel workers each aggregate a part of the table. Values are rounded (slope
+    to 1 KiB/h, r² to 0.001, the full time to the minute) and only rows whose forecast
+    changed are written, which spares most of the 300,000 row versions a run would
+    otherwise leave behind.
+    """
+    started = time.monotonic()
+    volumes = connection.ops.quote_name(Volume._meta.db_table)
+    rollups = connection.ops.quote_name(VolumeRollup._meta.db_table)
+    min_span_s = int(MIN_SPAN.total_seconds())
+    horizon_s = int(MAX_HORIZON.total_seconds())
+    sound = f"n >= {MIN_POINTS} AND t1 - t0 + {BUCKET_S} >= {min_span_s}"
+    zero_t = f"{since_t} + (-a / b) * {BUCKET_S}"
+    fits = (
+        "SELECT volume_id, regr_count(y, x) AS n, regr_slope(y, x) AS b,"  # noqa: S608
+        " regr_intercept(y, x) AS a, regr_r2(y, x) AS r2, MIN(bucket) AS t0, MAX(bucket) AS t1"
+        f" FROM (SELECT volume_id, bucket, ((bucket - {since_t}) / {BUCKET_S})::float8 AS x,"
+        f" (free_avg / 1048576)::float8 AS y FROM {rollups}"
+        " WHERE bucket >= %(since)s AND bucket <= %(now)s) AS points GROUP BY volume_id"
+    )
+    forecasts = (
+        f"SELECT volume_id,"  # noqa: S608
+        f" CASE WHEN {sound} THEN round((b * {STEPS_PER_HOUR} * {MIB})::numeric, -3)::float8"
+        " END AS slope,"
+        f" CASE WHEN {sound} THEN round(r2::numeric, 3)::float8 END AS r2,"
+        f" CASE WHEN {sound} AND b < 0 AND r2 >= {MIN_R2} AND {zero_t} - t1 <= {horizon_s}"
+        f" THEN date_trunc('minute', to_timestamp(GREATEST(t1::float8, {zero_t})))"
+        " END AS full_at"
+        f" FROM ({fits}) AS fits"
+    )
+    params: dict[str, Any] = {"since": since_t, "now": now_t, "stamp": now}
+    with transaction.atomic(), connection.cursor() as cursor:
+        # The hash aggregate of 300,000 groups wants ~30 MB per worker, not 4 MB.
+        cursor.execute("SET LOCAL work_mem = '256MB'")
+        # A statement that writes never runs in parallel in PostgreSQL; CREATE TABLE AS
+        # does. So the fits land in a temporary table first, then two plain UPDATEs.
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE forecast_fits ON COMMIT DROP AS {forecasts}", params
+        )
+        report.query_s = round(time.monotonic() - started, 3)
+        mark = time.monotonic()
+        cursor.execute(
+            f"UPDATE {volumes} AS v SET forecast_full_at = f.full_at,"  # noqa: S608
+            " forecast_slope = f.slope, forecast_r2 = f.r2, forecast_computed_at = %(stamp)s"
+            " FROM forecast_fits AS f WHERE v.id = f.volume_id"
+            " AND (v.forecast_full_at IS DISTINCT FROM f.full_at"
+            " OR v.forecast_slope IS DISTINCT FROM f.slope"
+            " OR v.forecast_r2 IS DISTINCT FROM f.r2 OR v.forecast_computed_at IS NULL)",
+            params,
+        )
+        report.volumes = max(cursor.rowcount, 0)
+        cursor.execute(
+            f"UPDATE {volumes} AS v SET forecast_full_at = NULL, forecast_slope = NULL,"  # noqa: S608
+            " forecast_r2 = NULL, forecast_computed_at = %(stamp)s"
+            " WHERE (v.forecast_slope IS NOT NULL OR v.forecast_full_at IS NOT NULL"
+            " OR v.forecast_r2 IS NOT NULL)"
+            " AND NOT EXISTS (SELECT 1 FROM forecast_fits AS f WHERE f.volume_id = v.id)",
+            params,
+        )
+        report.cleared = max(cursor.rowcount, 0)
+        report.write_s = round(time.monotonic() - mark, 3)
+        cursor.execute(f"SELECT COUNT(*) FROM {volumes} WHERE forecast_full_at IS NOT NULL")  # noqa: S608
+        report.forecasts = int(cursor.fetchone()[0])
+        cursor.execute("DROP TABLE forecast_fits")
 
 
 def days_until_full(volume: Volume, now: datetime | None = None) -> float | None:

@@ -225,7 +225,7 @@ class MetricSample(models.Model):
     """
 
     pk = models.CompositePrimaryKey("device", "t")
-    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="+")
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="+", db_index=False)
     t = models.BigIntegerField()
     cpu_pct = models.FloatField(null=True)
     mem_pct = models.FloatField(null=True)
@@ -240,7 +240,7 @@ class VolumeSample(models.Model):
     """One raw check-in's free space of a volume (kept 48 h)."""
 
     pk = models.CompositePrimaryKey("volume", "t")
-    volume = models.ForeignKey(Volume, on_delete=models.CASCADE, related_name="+")
+    volume = models.ForeignKey(Volume, on_delete=models.CASCADE, related_name="+", db_index=False)
     t = models.BigIntegerField()
     free_bytes = models.BigIntegerField()
     used_pct = models.FloatField()
@@ -253,7 +253,7 @@ class MetricRollup(models.Model):
     """A device's metrics over one 15-minute bucket (``bucket`` = its first epoch second)."""
 
     pk = models.CompositePrimaryKey("device", "bucket")
-    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="+")
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="+", db_index=False)
     bucket = models.BigIntegerField()
     samples = models.PositiveSmallIntegerField()
     cpu_avg = models.FloatField(null=True)
@@ -271,7 +271,7 @@ class VolumeRollup(models.Model):
     """A volume's free space over one 15-minute bucket: what forecasts and 30-day charts read."""
 
     pk = models.CompositePrimaryKey("volume", "bucket")
-    volume = models.ForeignKey(Volume, on_delete=models.CASCADE, related_name="+")
+    volume = models.ForeignKey(Volume, on_delete=models.CASCADE, related_name="+", db_index=False)
     bucket = models.BigIntegerField()
     samples = models.PositiveSmallIntegerField()
     free_avg = models.BigIntegerField()

@@ -102,42 +102,64 @@ class ForecastReport:
         return dict(self.__dict__)
 
 
-def _aggregate_sql(origin: int) -> str:
-    """The normal equations' sums per volume, for volume ids in [lo, hi).
+def _x() -> tuple[str, str]:
+    x = f"((r.bucket - %(origin)s) / {BUCKET_S})"
+    y = "(r.free_avg / 1048576)"
+    return x, y
+
+
+def _sums_sql(*, exact: bool, by_ids: int = 0) -> str:
+    """The normal equations' sums per volume (volume ids in a range, or a list).
 
     Driven from the volume table so each volume's buckets are one primary-key range
     (the older days of history are never read). x is whole 15-minute steps from the
     window's start and y whole MiB: integer arithmetic is SQLite's cheapest, and the
     sums stay far below 2⁶³ (a 100 TiB volume is 10⁸ MiB; 10¹⁶ · 96 squared steps).
-    The origin is an int computed here, inlined so x is one expression; bounds are
-    parameters.
+
+    The cheap form leaves out Σx and Σx²: for a series without gaps (COUNT equals the
+    buckets between MIN and MAX) they follow from the first step and the count, so only
+    the volumes with gaps need the ``exact`` form.
     """
     volumes = connection.ops.quote_name(Volume._meta.db_table)
     rollups = connection.ops.quote_name(VolumeRollup._meta.db_table)
-    x = f"((r.bucket - {int(origin)}) / {BUCKET_S})"
-    y = "(r.free_avg / 1048576)"
-    if connection.vendor == "postgresql":
-        # PostgreSQL sums bigints as numeric, which is slow; doubles are exact enough.
-        x, y = f"{x}::float8", f"{y}::float8"
-    return (
-        f"SELECT v.id, COUNT(*), SUM({x}), SUM({y}), SUM({x} * {x}),"  # noqa: S608
-        f" SUM({x} * {y}), SUM({y} * {y}), MIN(r.bucket), MAX(r.bucket)"
-        f" FROM {volumes} v JOIN {rollups} r ON r.volume_id = v.id"
-        " AND r.bucket >= %s AND r.bucket <= %s"
-        " WHERE v.id >= %s AND v.id < %s GROUP BY v.id"
+    x, y = _x()
+    columns = f"SUM({y}), SUM({x} * {y}), SUM({y} * {y}), MIN(r.bucket), MAX(r.bucket)"
+    if exact:
+        columns += f", SUM({x}), SUM({x} * {x})"
+    where = (
+        f"v.id IN ({', '.join(f'%(id{k})s' for k in range(by_ids))})"
+        if by_ids
+        else "v.id >= %(lo)s AND v.id < %(hi)s"
     )
+    sql = (
+        f"SELECT v.id, COUNT(*), {columns}"  # noqa: S608
+        f" FROM {volumes} v JOIN {rollups} r ON r.volume_id = v.id"
+        " AND r.bucket >= %(since)s AND r.bucket <= %(now)s"
+        f" WHERE {where} GROUP BY v.id"
+    )
+    return sql
+
+
+def _series_sums(n: int, first_step: int) -> tuple[int, int]:
+    """Σx and Σx² of the steps first_step … first_step + n - 1."""
+    sx = n * first_step + n * (n - 1) // 2
+    sxx = n * first_step * first_step + first_step * n * (n - 1) + (n - 1) * n * (2 * n - 1) // 6
+    return sx, sxx
 
 
 def _aggregate(origin: int, since_t: int, now_t: int) -> list[tuple[Any, ...]]:
-    """Every volume's sums. SQLite runs one query per core on its own connection (the
-    module releases the GIL while SQLite steps); PostgreSQL parallelises by itself."""
+    """Every volume's (id, n, Σx, Σy, Σx², Σxy, Σy², first, last).
+
+    SQLite runs one query per core on its own connection (the module releases the GIL
+    while SQLite steps), then the exact query for the few volumes whose series has gaps.
+    """
     with connection.cursor() as cursor:
         table = connection.ops.quote_name(Volume._meta.db_table)
         cursor.execute(f"SELECT MIN(id), MAX(id) FROM {table}")  # noqa: S608
         lo, hi = cursor.fetchone()
     if lo is None:
         return []
-    sql = _aggregate_sql(origin)
+    bounds = {"origin": origin, "since": since_t, "now": now_t}
     parts = (
         PARALLEL
         if (
@@ -150,22 +172,40 @@ def _aggregate(origin: int, since_t: int, now_t: int) -> list[tuple[Any, ...]]:
     )
     step = (hi - lo) // parts + 1
     ranges = [(lo + i * step, min(hi + 1, lo + (i + 1) * step)) for i in range(parts)]
+    cheap = _sums_sql(exact=False)
 
-    def run(bounds: tuple[int, int]) -> list[tuple[Any, ...]]:
+    def run(span: tuple[int, int]) -> list[tuple[Any, ...]]:
         from django.db import connections
 
         try:
             with connection.cursor() as cursor:
-                cursor.execute(sql, [since_t, now_t, *bounds])
+                cursor.execute(cheap, {**bounds, "lo": span[0], "hi": span[1]})
                 return cursor.fetchall()
         finally:
             if parts > 1:
                 connections.close_all()
 
     if parts == 1:
-        return run(ranges[0])
-    with ThreadPoolExecutor(max_workers=parts) as pool:
-        return [row for chunk in pool.map(run, ranges) for row in chunk]
+        partial = run(ranges[0])
+    else:
+        with ThreadPoolExecutor(max_workers=parts) as pool:
+            partial = [row for chunk in pool.map(run, ranges) for row in chunk]
+    out: list[tuple[Any, ...]] = []
+    gapped: list[int] = []
+    for volume_id, n, sy, sxy, syy, first, last in partial:
+        if n != (last - first) // BUCKET_S + 1:
+            gapped.append(volume_id)
+            continue
+        sx, sxx = _series_sums(int(n), (first - origin) // BUCKET_S)
+        out.append((volume_id, n, sx, sy, sxx, sxy, syy, first, last))
+    with connection.cursor() as cursor:
+        for i in range(0, len(gapped), 500):
+            ids = gapped[i : i + 500]
+            ids_by_name = {f"id{k}": volume_id for k, volume_id in enumerate(ids)}
+            cursor.execute(_sums_sql(exact=True, by_ids=len(ids)), {**bounds, **ids_by_name})
+            for volume_id, n, sy, sxy, syy, first, last, sx, sxx in cursor.fetchall():
+                out.append((volume_id, n, sx, sy, sxx, sxy, syy, first, last))
+    return out
 
 
 def _is_file_db() -> bool:
@@ -218,12 +258,14 @@ def recompute_forecasts(
     report = ForecastReport()
     now_t = int(now.timestamp())
     since_t = now_t - int(window.total_seconds())
-    start = datetime.fromtimestamp(since_t, tz=UTC)
+    # x counts whole buckets from a bucket boundary, so integer division is exact.
+    origin = since_t // BUCKET_S * BUCKET_S
+    start = datetime.fromtimestamp(origin, tz=UTC)
     if connection.vendor == "postgresql":
-        _recompute_in_postgresql(now, since_t, now_t, report)
+        _recompute_in_postgresql(now, origin, since_t, now_t, report)
         report.seconds = round(time.monotonic() - started, 3)
         return report
-    groups = _aggregate(since_t, since_t, now_t)
+    groups = _aggregate(origin, since_t, now_t)
     report.query_s = round(time.monotonic() - started, 3)
     mark = time.monotonic()
     rows: list[tuple[int, datetime | None, float | None, float | None]] = []
@@ -266,7 +308,7 @@ def recompute_forecasts(
 
 
 def _recompute_in_postgresql(
-    now: datetime, since_t: int, now_t: int, report: ForecastReport
+    now: datetime, origin: int, since_t: int, now_t: int, report: ForecastReport
 ) -> None:
     """The same fit as one UPDATE … FROM (aggregate) inside PostgreSQL.
 
@@ -284,11 +326,11 @@ def _recompute_in_postgresql(
     min_span_s = int(MIN_SPAN.total_seconds())
     horizon_s = int(MAX_HORIZON.total_seconds())
     sound = f"n >= {MIN_POINTS} AND t1 - t0 + {BUCKET_S} >= {min_span_s}"
-    zero_t = f"{since_t} + (-a / b) * {BUCKET_S}"
+    zero_t = f"{origin} + (-a / b) * {BUCKET_S}"
     fits = (
         "SELECT volume_id, regr_count(y, x) AS n, regr_slope(y, x) AS b,"  # noqa: S608
         " regr_intercept(y, x) AS a, regr_r2(y, x) AS r2, MIN(bucket) AS t0, MAX(bucket) AS t1"
-        f" FROM (SELECT volume_id, bucket, ((bucket - {since_t}) / {BUCKET_S})::float8 AS x,"
+        f" FROM (SELECT volume_id, bucket, ((bucket - {origin}) / {BUCKET_S})::float8 AS x,"
         f" (free_avg / 1048576)::float8 AS y FROM {rollups}"
         " WHERE bucket >= %(since)s AND bucket <= %(now)s) AS points GROUP BY volume_id"
     )

@@ -106,3 +106,24 @@ def test_forecast_alert_needs_both_horizon_and_low_free_space(world):
     alerts = Alert.objects.filter(kind=CheckKind.DISK_FORECAST)
     assert list(alerts.values_list("target", "severity")) == [("/data", "critical")]
     assert alerts.get().ticket is not None
+
+
+@pytest.mark.django_db
+def test_series_with_gaps_fits_the_same_line(world):
+    """An agent offline for hours leaves a gap: the fit uses the buckets that exist."""
+    device = make_device(world.site_a, "srv", last_seen_at=NOW)
+    whole = make_volume(device, "/a", total_gb=100, free_gb=10)
+    gapped = make_volume(device, "/b", total_gb=100, free_gb=10)
+    values = [22.0 - 0.125 * i for i in range(97)]
+    _series(whole, values)
+    _series(gapped, values)
+    VolumeRollup.objects.filter(volume=gapped, bucket__lt=NOW_T - 12 * 3600).filter(
+        bucket__gte=NOW_T - 16 * 3600
+    ).delete()
+    forecast.recompute_forecasts(now=NOW)
+    whole.refresh_from_db()
+    gapped.refresh_from_db()
+    assert VolumeRollup.objects.filter(volume=gapped).count() < 97
+    assert whole.forecast_full_at is not None and gapped.forecast_full_at is not None
+    assert abs((whole.forecast_full_at - gapped.forecast_full_at).total_seconds()) <= 60
+    assert gapped.forecast_slope == pytest.approx(whole.forecast_slope, rel=0.001)

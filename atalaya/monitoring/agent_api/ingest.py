@@ -428,10 +428,37 @@ def ingest_checkins(checkins: Sequence[Checkin], *, now_s: float | None = None) 
     for tests; the server's clock otherwise.
     """
     with transaction.atomic():
-        return _ingest(checkins, time.time() if now_s is None else now_s)
+        return store_prepared(prepare_checkins(checkins, now_s=now_s))
 
 
-def _ingest(checkins: Sequence[Checkin], now_f: float) -> list[Outcome]:
+@dataclass(slots=True)
+class Prepared:
+    """A batch read and turned into rows, ready to be written (``store_prepared``)."""
+
+    checkins: Sequence[Checkin]
+    now: datetime
+    now_s: int
+    now_db: Any
+    outcomes: list[Outcome | None]
+    owners: list[_Device | None]
+    counts: list[list[int]]
+    sample_owner: dict[tuple[int, int], int]
+    results: list[tuple[_Device, Result, int]]
+    inventories: dict[int, str]
+    # (statement, parameters) to run in order; the sample insert is the one returning.
+    writes: list[tuple[str, list[Any]]]
+    samples_param: str | None
+
+
+def prepare_checkins(checkins: Sequence[Checkin], *, now_s: float | None = None) -> Prepared:
+    """Find the batch's devices (one read) and build every row it will write.
+
+    Kept apart from ``store_prepared`` so that a writer can do this outside its write
+    transaction (on SQLite, outside the database's one write lock): only the writes
+    themselves then hold it. A device retired between the two steps still gets this
+    one check-in stored, as if it had come a moment earlier.
+    """
+    now_f = time.time() if now_s is None else now_s
     sql = _sql()
     now_s = int(now_f)
     now = datetime.fromtimestamp(now_f, tz=UTC)
@@ -443,161 +470,199 @@ def _ingest(checkins: Sequence[Checkin], now_f: float) -> list[Outcome]:
 
     with connection.cursor() as cursor:
         cursor.execute(sql.auth, [_list_param(list({c.token_hash for c in checkins}))])
-        by_hash: dict[str, _Device | None] = {}
-        for row in cursor.fetchall():
-            retired = bool(row[3])
-            by_hash[row[9]] = (
-                None
-                if retired
-                else _Device(
-                    id=row[0],
-                    public_id=str(row[1]) if postgresql else _uuid(row[1]),
-                    client_id=row[2],
-                    config_version=row[4],
-                    has_pending_actions=bool(row[5]),
-                    inventory_hash=row[6],
-                    checkin_interval_s=row[7],
-                    latest_t=int(row[8]) if row[8] is not None else None,
-                    volumes=_stored_volumes(row[10]),
-                )
+        found = cursor.fetchall()
+    by_hash: dict[str, _Device | None] = {}
+    for row in found:
+        retired = bool(row[3])
+        by_hash[row[9]] = (
+            None
+            if retired
+            else _Device(
+                id=row[0],
+                public_id=str(row[1]) if postgresql else _uuid(row[1]),
+                client_id=row[2],
+                config_version=row[4],
+                has_pending_actions=bool(row[5]),
+                inventory_hash=row[6],
+                checkin_interval_s=row[7],
+                latest_t=int(row[8]) if row[8] is not None else None,
+                volumes=_stored_volumes(row[10]),
             )
+        )
 
-        by_id = {d.id: d for d in by_hash.values() if d is not None}
-        outcomes: list[Outcome | None] = [None] * len(checkins)
-        owners: list[_Device | None] = [None] * len(checkins)
-        counts = [[0, 0, 0] for _ in checkins]  # accepted, duplicates, rejected
-        sample_rows: list[list[Any]] = []
-        sample_owner: dict[tuple[int, int], int] = {}
-        volume_sample_rows: list[list[Any]] = []
-        ensure_rows: dict[tuple[int, str], list[Any]] = {}
-        job_rows: dict[tuple[int, str, int], list[Any]] = {}
-        # Per device: the newest state in the batch and what it updates.
-        device_rows: dict[int, list[Any]] = {}
-        newest_state: dict[int, tuple[int, Checkin, int]] = {}
-        results: list[tuple[_Device, Result, int]] = []
-        inventories: dict[int, str] = {}
+    by_id = {d.id: d for d in by_hash.values() if d is not None}
+    outcomes: list[Outcome | None] = [None] * len(checkins)
+    owners: list[_Device | None] = [None] * len(checkins)
+    counts = [[0, 0, 0] for _ in checkins]  # accepted, duplicates, rejected
+    sample_rows: list[list[Any]] = []
+    sample_owner: dict[tuple[int, int], int] = {}
+    volume_sample_rows: list[list[Any]] = []
+    ensure_rows: dict[tuple[int, str], list[Any]] = {}
+    job_rows: dict[tuple[int, str, int], list[Any]] = {}
+    # Per device: the newest state in the batch and what it updates.
+    device_rows: dict[int, list[Any]] = {}
+    newest_state: dict[int, tuple[int, Checkin, int]] = {}
+    results: list[tuple[_Device, Result, int]] = []
+    inventories: dict[int, str] = {}
 
-        for index, checkin in enumerate(checkins):
-            if checkin.token_hash not in by_hash:
-                outcomes[index] = _unauthorized("Unknown device token: enroll the agent again.")
+    for index, checkin in enumerate(checkins):
+        if checkin.token_hash not in by_hash:
+            outcomes[index] = _unauthorized("Unknown device token: enroll the agent again.")
+            continue
+        device = by_hash[checkin.token_hash]
+        if device is None:
+            outcomes[index] = _unauthorized("This device was retired: enroll it again.")
+            continue
+        owners[index] = device
+        skew = now_s - checkin.sent_at
+        shift = _skew_shift(skew)
+        count = counts[index]
+        newest_metrics: dict[str, Any] | None = None
+        for sample in checkin.samples:
+            t = sample.t + shift
+            if t < oldest or t > newest:
+                count[2] += 1
                 continue
-            device = by_hash[checkin.token_hash]
-            if device is None:
-                outcomes[index] = _unauthorized("This device was retired: enroll it again.")
+            key = (device.id, t)
+            if key in sample_owner:
+                count[1] += 1
                 continue
-            owners[index] = device
-            skew = now_s - checkin.sent_at
-            shift = _skew_shift(skew)
-            count = counts[index]
-            newest_metrics: dict[str, Any] | None = None
-            for sample in checkin.samples:
-                t = sample.t + shift
-                if t < oldest or t > newest:
-                    count[2] += 1
-                    continue
-                key = (device.id, t)
-                if key in sample_owner:
-                    count[1] += 1
-                    continue
-                sample_owner[key] = index
-                sample_rows.append(
-                    [device.id, t, sample.cpu_pct, sample.mem_pct, sample.swap_pct, sample.load1]
+            sample_owner[key] = index
+            sample_rows.append(
+                [device.id, t, sample.cpu_pct, sample.mem_pct, sample.swap_pct, sample.load1]
+            )
+            for mount, free, used_pct in sample.volumes:
+                volume_sample_rows.append([device.id, mount, t, free, used_pct])
+            if newest_metrics is None or t >= newest_metrics["t"]:
+                newest_metrics = {
+                    "t": t,
+                    "cpu_pct": sample.cpu_pct,
+                    "mem_pct": sample.mem_pct,
+                    "swap_pct": sample.swap_pct,
+                    "load1": sample.load1,
+                }
+        for job in checkin.jobs:
+            t = job.t + shift
+            if t > newest:
+                count[2] += 1
+                continue
+            job_rows.setdefault(
+                (device.id, job.name, t), [device.id, job.name, t, job.ok, job.message]
+            )
+        for result in checkin.results:
+            results.append((device, result, shift))
+
+        row = device_rows.get(device.id)
+        if row is None:
+            row = device_rows[device.id] = [device.id, None, None, skew, None, None, None, 0]
+        # The newest check-in of the batch speaks for the agent.
+        if checkin.agent_version is not None:
+            row[1] = checkin.agent_version
+        if checkin.scripts_enabled is not None:
+            row[2] = checkin.scripts_enabled
+        row[3] = skew
+        if checkin.inventory is not None and checkin.inventory_hash is not None:
+            row[5] = checkin.inventory
+            row[6] = checkin.inventory_hash
+            inventories[device.id] = checkin.inventory_hash
+        if checkin.state is not None:
+            state_t = checkin.state["t"] + shift
+            latest = {**checkin.state, "t": state_t, "received_at": now_s}
+            if latest.get("boot_time") is not None:
+                latest["boot_time"] += shift
+            latest["metrics"] = newest_metrics
+            previous = newest_state.get(device.id)
+            stored_t = device.latest_t
+            if (previous is None or state_t >= previous[0]) and (
+                stored_t is None or state_t >= stored_t
+            ):
+                newest_state[device.id] = (state_t, checkin, shift)
+                row[4] = latest
+                row[7] = state_t
+
+    # Volumes: the newest state's list is what the device has now.
+    upserts: list[list[Any]] = []
+    absent: list[list[Any]] = []
+    known: set[tuple[int, str]] = set()
+    for device_id, (_t, checkin, _shift) in newest_state.items():
+        stored = by_id[device_id].volumes
+        listed = set()
+        for v in checkin.state_volumes or ():
+            listed.add(v.mount)
+            known.add((device_id, v.mount))
+            if _needs_rewrite(stored.get(v.mount), v, now_s):
+                upserts.append(
+                    [
+                        device_id,
+                        v.mount,
+                        v.device,
+                        v.fstype,
+                        v.total,
+                        v.used,
+                        v.free,
+                        v.read_only,
+                    ]
                 )
-                for mount, free, used_pct in sample.volumes:
-                    volume_sample_rows.append([device.id, mount, t, free, used_pct])
-                if newest_metrics is None or t >= newest_metrics["t"]:
-                    newest_metrics = {
-                        "t": t,
-                        "cpu_pct": sample.cpu_pct,
-                        "mem_pct": sample.mem_pct,
-                        "swap_pct": sample.swap_pct,
-                        "load1": sample.load1,
-                    }
-            for job in checkin.jobs:
-                t = job.t + shift
-                if t > newest:
-                    count[2] += 1
-                    continue
-                job_rows.setdefault(
-                    (device.id, job.name, t), [device.id, job.name, t, job.ok, job.message]
-                )
-            for result in checkin.results:
-                results.append((device, result, shift))
+        absent.extend([device_id, m] for m, row in stored.items() if row[6] and m not in listed)
+    for vs_row in volume_sample_rows:
+        mount_key: tuple[int, str] = (vs_row[0], vs_row[1])
+        if mount_key not in known and vs_row[1] not in by_id[vs_row[0]].volumes:
+            ensure_rows.setdefault(mount_key, [vs_row[0], vs_row[1], vs_row[3]])
+    writes: list[tuple[str, list[Any]]] = []
+    if upserts:
+        writes.append((sql.volume_upsert, [now_db, _rows_param(upserts)]))
+    if ensure_rows:
+        writes.append((sql.volume_ensure, [now_db, _rows_param(list(ensure_rows.values()))]))
+    if absent:
+        writes.append((sql.volume_absent, [now_db, _rows_param(absent)]))
+    if volume_sample_rows:
+        writes.append((sql.volume_samples, [_rows_param(volume_sample_rows)]))
+    if job_rows:
+        writes.append((sql.jobs, [_rows_param(list(job_rows.values()))]))
+    if device_rows:
+        writes.append((sql.devices, [now_db, now_db, _rows_param(list(device_rows.values()))]))
+    return Prepared(
+        checkins=checkins,
+        now=now,
+        now_s=now_s,
+        now_db=now_db,
+        outcomes=outcomes,
+        owners=owners,
+        counts=counts,
+        sample_owner=sample_owner,
+        results=results,
+        inventories=inventories,
+        writes=writes,
+        samples_param=_rows_param(sample_rows) if sample_rows else None,
+    )
 
-            row = device_rows.get(device.id)
-            if row is None:
-                row = device_rows[device.id] = [device.id, None, None, skew, None, None, None, 0]
-            # The newest check-in of the batch speaks for the agent.
-            if checkin.agent_version is not None:
-                row[1] = checkin.agent_version
-            if checkin.scripts_enabled is not None:
-                row[2] = checkin.scripts_enabled
-            row[3] = skew
-            if checkin.inventory is not None and checkin.inventory_hash is not None:
-                row[5] = checkin.inventory
-                row[6] = checkin.inventory_hash
-                inventories[device.id] = checkin.inventory_hash
-            if checkin.state is not None:
-                state_t = checkin.state["t"] + shift
-                latest = {**checkin.state, "t": state_t, "received_at": now_s}
-                if latest.get("boot_time") is not None:
-                    latest["boot_time"] += shift
-                latest["metrics"] = newest_metrics
-                previous = newest_state.get(device.id)
-                stored_t = device.latest_t
-                if (previous is None or state_t >= previous[0]) and (
-                    stored_t is None or state_t >= stored_t
-                ):
-                    newest_state[device.id] = (state_t, checkin, shift)
-                    row[4] = latest
-                    row[7] = state_t
 
-        # Volumes: the newest state's list is what the device has now.
-        upserts: list[list[Any]] = []
-        absent: list[list[Any]] = []
-        known: set[tuple[int, str]] = set()
-        for device_id, (_t, checkin, _shift) in newest_state.items():
-            stored = by_id[device_id].volumes
-            listed = set()
-            for v in checkin.state_volumes or ():
-                listed.add(v.mount)
-                known.add((device_id, v.mount))
-                if _needs_rewrite(stored.get(v.mount), v, now_s):
-                    upserts.append(
-                        [
-                            device_id,
-                            v.mount,
-                            v.device,
-                            v.fstype,
-                            v.total,
-                            v.used,
-                            v.free,
-                            v.read_only,
-                        ]
-                    )
-            absent.extend([device_id, m] for m, row in stored.items() if row[6] and m not in listed)
-        for vs_row in volume_sample_rows:
-            mount_key: tuple[int, str] = (vs_row[0], vs_row[1])
-            if mount_key not in known and vs_row[1] not in by_id[vs_row[0]].volumes:
-                ensure_rows.setdefault(mount_key, [vs_row[0], vs_row[1], vs_row[3]])
-        if upserts:
-            cursor.execute(sql.volume_upsert, [now_db, _rows_param(upserts)])
-        if ensure_rows:
-            cursor.execute(sql.volume_ensure, [now_db, _rows_param(list(ensure_rows.values()))])
-        if absent:
-            cursor.execute(sql.volume_absent, [now_db, _rows_param(absent)])
-        if sample_rows:
-            cursor.execute(sql.samples, [_rows_param(sample_rows)])
-            inserted = {(int(d), int(t)) for d, t in cursor.fetchall()}
-            for key, index in sample_owner.items():
-                counts[index][0 if key in inserted else 1] += 1
-        if volume_sample_rows:
-            cursor.execute(sql.volume_samples, [_rows_param(volume_sample_rows)])
-        if job_rows:
-            cursor.execute(sql.jobs, [_rows_param(list(job_rows.values()))])
-        if device_rows:
-            cursor.execute(sql.devices, [now_db, now_db, _rows_param(list(device_rows.values()))])
+def store_prepared(batch: Prepared) -> list[Outcome]:
+    """Write a prepared batch and return each check-in's answer; call inside a transaction.
 
+    The statements are the same whatever the batch size: volumes (only those that
+    changed), samples (returning which were new), volume samples, heartbeats, devices.
+    """
+    sql = _sql()
+    counts, owners, checkins, now, now_s = (
+        batch.counts,
+        batch.owners,
+        batch.checkins,
+        batch.now,
+        batch.now_s,
+    )
+    with connection.cursor() as cursor:
+        # Volumes first: the volume samples find their rows by (device, mountpoint).
+        for statement, params in batch.writes:
+            if statement is sql.volume_samples and batch.samples_param is not None:
+                _insert_samples(cursor, sql, batch)
+                batch.samples_param = None
+            cursor.execute(statement, params)
+        if batch.samples_param is not None:
+            _insert_samples(cursor, sql, batch)
+    outcomes = batch.outcomes
+    inventories = batch.inventories
+    results = batch.results
     if results:
         _record_results(results, now)
     flagged = {d.id: d for d in owners if d is not None and d.has_pending_actions}
@@ -627,6 +692,13 @@ def _ingest(checkins: Sequence[Checkin], now_f: float) -> list[Outcome]:
             },
         )
     return outcomes  # type: ignore[return-value]
+
+
+def _insert_samples(cursor: Any, sql: _Statements, batch: Prepared) -> None:
+    cursor.execute(sql.samples, [batch.samples_param])
+    inserted = {(int(d), int(t)) for d, t in cursor.fetchall()}
+    for key, index in batch.sample_owner.items():
+        batch.counts[index][0 if key in inserted else 1] += 1
 
 
 def _uuid(value: Any) -> str:

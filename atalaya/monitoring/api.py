@@ -595,6 +595,7 @@ def create_script(request: HttpRequest, payload: ScriptIn) -> Any:
 
 @router.get("/scripts/{script_id}", response=responses(ScriptOut), summary="Get a script")
 def get_script(request: HttpRequest, script_id: uuid.UUID) -> dict[str, Any]:
+    """One script of the library with its body, its SHA-256 and who approved it when."""
     return script_out(get_script_or_404(_staff(request), script_id))
 
 

@@ -30,7 +30,7 @@ run: install
 	mkdir -p "$${ATALAYA_DATA_DIR:-var}"
 	$(BIN)/atalaya migrate --no-input -v0
 	$(BIN)/atalaya demo --if-empty
-	$(BIN)/atalaya serve
+	ATALAYA_DEMO_FLEET=$${ATALAYA_DEMO_FLEET:-1} $(BIN)/atalaya serve
 
 # Debian's chromium drives the browser tests; Playwright never downloads a browser.
 browser:

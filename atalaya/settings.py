@@ -188,6 +188,9 @@ AGENT_SIGNING_KEY_FILE = Path(
 )
 # Largest check-in body accepted from an agent (a spool replay sends many samples).
 AGENT_MAX_BODY_BYTES = int(os.environ.get("ATALAYA_AGENT_MAX_BODY_KB", "1024")) * 1024
+# The demo's devices check in every minute as if their agents ran (core/demo/fleet.py);
+# `make run` turns it on. Real agents enrolled alongside are never touched.
+DEMO_FLEET = env_bool("ATALAYA_DEMO_FLEET", False)
 
 REDIS_URL = os.environ.get("ATALAYA_REDIS_URL", "")
 HUEY_IMMEDIATE = env_bool("ATALAYA_JOBS_IMMEDIATE", False)

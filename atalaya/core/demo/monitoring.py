@@ -6,6 +6,8 @@ rows are what real use writes. What an agent would have sent (inventory, state,
 volumes, metric history) is written in bulk, like the ticket replay. History is kept
 small so the demo loads fast: raw samples for the last 48 h and 15-minute rollups for
 30 days on a handful of featured devices; the others show their current state only.
+Each device's profile is kept in its inventory under ``demo``: the demo fleet
+(fleet.py) continues it with a check-in a minute while ``make run`` runs.
 """
 
 from __future__ import annotations
@@ -44,6 +46,9 @@ FEATURED = 5
 # The file server whose data disk fills up: full about three days from now.
 FILLING_CLIENT_INDEX = 0
 FULL_IN = timedelta(days=3, hours=4)
+# The inventory key that marks the demo's own devices and holds the profile the demo
+# fleet (fleet.py) continues: real agents enrolled alongside never send it.
+DEMO_KEY = "demo"
 
 SCRIPTS = [
     (
@@ -194,6 +199,10 @@ class MonitoringDemo:
         self.now = now.replace(microsecond=0)
         self.now_s = int(self.now.timestamp())
         self.rng = random.Random(seed * 7919 + 4)
+        # Filled as the fleet is written, for mark_fleet: the devices meant to stay
+        # offline, and the CPU and memory levels of those with history.
+        self.quiet: set[int] = set()
+        self.levels: dict[int, tuple[float, float]] = {}
 
     def load(self) -> dict[str, int]:
         scripts = self.scripts()
@@ -214,6 +223,7 @@ class MonitoringDemo:
             expires_at=_midnight_after(self.now, days=30),
             max_uses=5,
         )
+        self.mark_fleet(devices, filling)
         return {"devices": len(devices), "featured": len(featured)}
 
     def scripts(self) -> dict[str, Any]:
@@ -285,6 +295,8 @@ class MonitoringDemo:
                     scripts_enabled=True,
                 )
                 device.refresh_from_db()
+                if quiet:
+                    self.quiet.add(device.pk)
                 devices.append(device)
         return devices
 
@@ -338,6 +350,7 @@ class MonitoringDemo:
         rng = self.rng
         base_cpu = rng.uniform(5, 25)
         base_mem = rng.uniform(35, 65)
+        self.levels[device.pk] = (base_cpu, base_mem)
         linux = device.platform == "linux"
         volumes = list(Volume.objects.filter(device=device))
         samples, volume_samples = [], []
@@ -432,6 +445,48 @@ class MonitoringDemo:
             )
         # Statuses, offline alerts and their tickets, as the periodic sweep makes them.
         status.sweep(now=self.now)
+
+    def mark_fleet(self, devices: list[Device], filling: Volume) -> None:
+        """Each device's profile under ``inventory["demo"]``, for the demo fleet to continue.
+
+        The profile is the CPU and memory level, whether the device is meant to stay
+        offline, and each volume's free space now with its change per second (the
+        filling disk keeps its rate, so its forecast stays true). Levels of devices
+        without history come from their own generator, so the demo's other random
+        choices stay what they were. When the demo is loaded for the present (``make
+        run``) rather than for a fixed moment (the tests' plans), the devices that are
+        online were last seen as the load ends: the first sweep after it must not find
+        them two intervals late before the fleet's first check-in.
+        """
+        fresh = timezone.now().replace(microsecond=0)
+        present = timedelta(0) <= fresh - self.now <= timedelta(minutes=10)
+        fresh_s = int(fresh.timestamp())
+        volumes: dict[int, dict[str, dict[str, Any]]] = {}
+        for volume in Volume.objects.filter(device__in=devices):
+            rate = -volume.free_bytes / FULL_IN.total_seconds() if volume.pk == filling.pk else 0
+            volumes.setdefault(volume.device_id, {})[volume.mountpoint] = {
+                "t": self.now_s,
+                "free": volume.free_bytes,
+                "rate": round(rate, 3),
+            }
+        for device in devices:
+            own = random.Random(device.hostname)
+            cpu, mem = self.levels.get(device.pk) or (own.uniform(5, 25), own.uniform(35, 65))
+            offline = device.pk in self.quiet
+            profile = {
+                "cpu": round(cpu, 2),
+                "mem": round(mem, 2),
+                "offline": offline,
+                "volumes": volumes.get(device.pk, {}),
+            }
+            changes: dict[str, Any] = {"inventory": {**device.inventory, DEMO_KEY: profile}}
+            if present and not offline:
+                latest = dict(device.latest)
+                ahead = fresh_s - int(latest.get("t") or fresh_s)
+                latest["t"] = fresh_s
+                latest["uptime_s"] = int(latest.get("uptime_s") or 0) + max(0, ahead)
+                changes.update(last_seen_at=fresh, latest=latest)
+            Device.objects.filter(pk=device.pk).update(**changes)
 
     def actions(self, devices: list[Device], scripts: dict[str, Any]) -> None:
         """A finished script run, a refused one, and a reboot waiting for an offline PC."""

@@ -203,7 +203,12 @@ class Writer:
             self.totals = [0, 0, 0.0, 0, now, 0.0]
 
     def _store(self, checkins: list[Checkin]) -> list[Outcome]:
+        # Closed only when broken: the writer is busy all day, and a new connection
+        # every CONN_MAX_AGE would start with a cold cache (and, on PostgreSQL, a new
+        # backend process) in the middle of the load.
         close_old_connections()
+        connection.ensure_connection()
+        connection.close_at = None
         if connection.vendor == "sqlite":
             self._tune_sqlite()
         try:

@@ -21,6 +21,7 @@ says which samples were new. This module evaluates no checks and leaves
 from __future__ import annotations
 
 import json
+import operator
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -610,17 +611,18 @@ def prepare_checkins(checkins: Sequence[Checkin], *, now_s: float | None = None)
             ensure_rows.setdefault(mount_key, [vs_row[0], vs_row[1], vs_row[3]])
     writes: list[tuple[str, list[Any]]] = []
     if upserts:
-        writes.append((sql.volume_upsert, [now_db, _rows_param(upserts)]))
+        writes.append((sql.volume_upsert, [now_db, _rows_param(sorted(upserts, key=_by_key))]))
     if ensure_rows:
         writes.append((sql.volume_ensure, [now_db, _rows_param(list(ensure_rows.values()))]))
     if absent:
-        writes.append((sql.volume_absent, [now_db, _rows_param(absent)]))
+        writes.append((sql.volume_absent, [now_db, _rows_param(sorted(absent))]))
     if volume_sample_rows:
-        writes.append((sql.volume_samples, [_rows_param(volume_sample_rows)]))
+        writes.append((sql.volume_samples, [_rows_param(sorted(volume_sample_rows, key=_by_key3))]))
     if job_rows:
-        writes.append((sql.jobs, [_rows_param(list(job_rows.values()))]))
+        writes.append((sql.jobs, [_rows_param([job_rows[k] for k in sorted(job_rows)])]))
     if device_rows:
-        writes.append((sql.devices, [now_db, now_db, _rows_param(list(device_rows.values()))]))
+        ordered = [device_rows[k] for k in sorted(device_rows)]
+        writes.append((sql.devices, [now_db, now_db, _rows_param(ordered)]))
     return Prepared(
         checkins=checkins,
         now=now,
@@ -633,7 +635,7 @@ def prepare_checkins(checkins: Sequence[Checkin], *, now_s: float | None = None)
         results=results,
         inventories=inventories,
         writes=writes,
-        samples_param=_rows_param(sample_rows) if sample_rows else None,
+        samples_param=_rows_param(sorted(sample_rows, key=_by_key)) if sample_rows else None,
     )
 
 
@@ -692,6 +694,13 @@ def store_prepared(batch: Prepared) -> list[Outcome]:
             },
         )
     return outcomes  # type: ignore[return-value]
+
+
+# Rows go to the database in key order: two processes whose batches share a device (a
+# request retried while the first is still in flight) then lock its rows in the same
+# order, and PostgreSQL has no deadlock to break.
+_by_key = operator.itemgetter(0, 1)
+_by_key3 = operator.itemgetter(0, 1, 2)
 
 
 def _insert_samples(cursor: Any, sql: _Statements, batch: Prepared) -> None:

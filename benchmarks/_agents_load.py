@@ -231,6 +231,8 @@ class Pool:
         self.open = 0
         self.connecting = 0
         self.peak_waiting = 0
+        # Answers with 200 received before the phase ended (not those drained after).
+        self.ok_in_phase = 0
         self.errors: Counter[str] = Counter()
         # Called after every answer or error, with the connection now free (or None).
         self.after: Callable[[Conn | None], None] | None = None
@@ -390,6 +392,8 @@ class Stats:
         self.started = 0.0
         self.ended = 0.0
         self.peak_waiting = 0
+        # Answers with 200 received before the phase ended (not those drained after).
+        self.ok_in_phase = 0
         self.conn_errors: dict[str, int] = {}
 
     @property
@@ -508,6 +512,7 @@ async def run_open(
         wait = (heap[0][0] - time.perf_counter()) if heap else TICK_S
         await asyncio.sleep(min(max(wait, TICK_S), 0.05))
     stats.ended = time.perf_counter()
+    stats.ok_in_phase = stats.ok
     # Let the requests in flight finish (they are part of what was sent).
     deadline = time.perf_counter() + 30
     while (pool.open - len(pool.idle) > 0 or pool.waiting) and time.perf_counter() < deadline:

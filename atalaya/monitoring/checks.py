@@ -148,7 +148,10 @@ def resolve(
     """The checks in force per device from the rows of their clients (no queries).
 
     ``rows`` are the client default and override rows of the devices' clients;
-    ``client_of`` maps each device id to its client id.
+    ``client_of`` maps each device id to its client id. The client's defaults are
+    resolved once per client, and every device without overrides shares that one
+    dictionary (read it, never change it): a fleet of 100,000 devices costs one
+    resolution per client, not per device.
     """
     defaults: dict[int, dict[tuple[str, str], Check]] = {}
     overrides: dict[int, dict[tuple[str, str], Check]] = {}
@@ -164,13 +167,18 @@ def resolve(
         client_id = client_of[device_id]
         in_force = per_client.get(client_id)
         if in_force is None:
-            in_force = dict(base)
+            mine: dict[tuple[str, str], EffectiveCheck | None] = dict(base)
             for key, row in defaults.get(client_id, {}).items():
-                in_force[key] = _from_row(row) if row.is_enabled else None  # type: ignore[assignment]
+                mine[key] = _from_row(row) if row.is_enabled else None
+            in_force = {k: v for k, v in mine.items() if v is not None}
             per_client[client_id] = in_force
+        own = overrides.get(device_id)
+        if not own:
+            result[device_id] = in_force
+            continue
         mine = dict(in_force)
-        for key, row in overrides.get(device_id, {}).items():
-            mine[key] = _from_row(row) if row.is_enabled else None  # type: ignore[assignment]
+        for key, row in own.items():
+            mine[key] = _from_row(row) if row.is_enabled else None
         result[device_id] = {k: v for k, v in mine.items() if v is not None}
     return result
 

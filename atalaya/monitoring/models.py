@@ -374,9 +374,11 @@ class Check(models.Model):
 class CheckState(models.Model):
     """Where one (device, check) stands: consecutive failures and passes, latest value.
 
-    ``key`` is ``kind`` or ``kind:target``. The evaluator updates it on every
-    evaluation; it is what turns a single bad sample into nothing and N in a row into
-    an alert.
+    ``key`` is ``kind`` or ``kind:target``. It is what turns a single bad sample into
+    nothing and N in a row into an alert. The evaluator writes it only when it changes
+    (failures are counted up to ``fail_after``, passes up to ``clear_after``), and a
+    passing check with nothing counted needs no row at all: a missing row and a settled
+    one mean the same.
     """
 
     device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="check_states")
@@ -390,6 +392,19 @@ class CheckState(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["device", "key"], name="check_state_once")]
+        indexes = [
+            # The evaluator reads only the unsettled states (failing, counting, or a
+            # pending reboot's "since"): a settled one behaves like no row at all.
+            models.Index(
+                fields=["device"],
+                name="check_state_unsettled",
+                condition=models.Q(is_failing=True)
+                | models.Q(consecutive_failures__gt=0)
+                | models.Q(key="reboot_pending", value__isnull=False),
+            ),
+            # "Already evaluated for this check-in": states written since a moment.
+            models.Index(fields=["device", "evaluated_at"], name="check_state_evaluated"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.device_id} {self.key}"

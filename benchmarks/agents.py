@@ -46,6 +46,7 @@ import subprocess
 import sys
 import time
 import zoneinfo
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -209,6 +210,21 @@ def seed_fleet(n: int, clients: int) -> None:
     log(f"{n} devices and {3 * n} volumes seeded in {time.perf_counter() - started:.1f} s")
 
 
+def compact_rollups() -> bool:
+    """Whether the rollups have the compact layout (bucket numbers, MiB, x100 smallints)."""
+    from atalaya.monitoring.models import VolumeRollup
+
+    return "free_avg_mib" in {f.column for f in VolumeRollup._meta.concrete_fields}
+
+
+def rollup_rows() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM monitoring_volumerollup")
+        return int(cursor.fetchone()[0])
+
+
 def seed_forecast_history(volumes: int, hours: int, agents: int) -> int:
     """15-minute free-space history for ``volumes`` volumes, written by the database itself.
 
@@ -288,6 +304,17 @@ def seed_forecast_history(volumes: int, hours: int, agents: int) -> int:
             f"WITH RECURSIVE b(k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM b "
             f"WHERE k + 1 < {buckets}) "
         )
+    if compact_rollups():
+        # Bucket numbers, whole MiB and hundredths of a percent (migration 0006).
+        columns = "(volume_id, bucket, samples, free_avg_mib, free_min_mib, used_pct_max_x100)"
+        values = (
+            f"{start // BUCKET_S} + k, 15, CAST(f / 1048576 AS INTEGER), "
+            "CAST((f - 1000000) / 1048576 AS INTEGER), "
+            "CAST(ROUND(10000.0 - 10000.0 * f / total_bytes) AS SMALLINT)"
+        )
+    else:
+        columns = "(volume_id, bucket, samples, free_avg, free_min, used_pct_max)"
+        values = f"{start} + k * {BUCKET_S}, 15, f, f - 1000000, 100.0 - 100.0 * f / total_bytes"
     free = (
         "CASE "
         f"WHEN v.id % 10 = 0 THEN v.total_bytes * 3 / 10 - b.k * (v.total_bytes * 3 / 10) / "
@@ -297,9 +324,7 @@ def seed_forecast_history(volumes: int, hours: int, agents: int) -> int:
     )
     sql = (
         f"{with_clause}INSERT INTO {rollups} "
-        "(volume_id, bucket, samples, free_avg, free_min, used_pct_max) "
-        f"SELECT id, {start} + k * {BUCKET_S}, 15, f, f - 1000000, "
-        "100.0 - 100.0 * f / total_bytes FROM ("
+        f"{columns} SELECT id, {values} FROM ("
         f"SELECT v.id AS id, v.total_bytes AS total_bytes, b.k AS k, {free} AS f "
         f"FROM {table} v, {series} WHERE v.id BETWEEN {lo_id} AND {hi_id}"
         ") s ORDER BY id, k"
@@ -958,6 +983,27 @@ def report_load(bench: Bench, fleet: load.Fleet, out: dict[str, Any]) -> None:
     result("checkin_errors", errors, "count")
 
 
+def report_worker() -> None:
+    """The worker's jobs that ran long during the run (they compete with the check-ins)."""
+    import re
+
+    try:
+        text = (BENCH_DIR / "worker.log").read_text(errors="replace")
+    except OSError:
+        return
+    slow: Counter[str] = Counter()
+    total: Counter[str] = Counter()
+    for name, seconds in re.findall(r"^([\w.]+): \S+.* executed in ([\d.]+)s", text, re.M):
+        short = name.rsplit(".", 1)[-1]
+        total[short] += 1
+        if float(seconds) >= 2:
+            slow[f"{short} {float(seconds):.0f} s"] += 1
+    if total:
+        log("worker jobs run: " + ", ".join(f"{k} x{v}" for k, v in sorted(total.items())))
+    if slow:
+        log("worker jobs of 2 s or more: " + ", ".join(f"{k} (x{v})" for k, v in slow.items()))
+
+
 def report_offline(bench: Bench, fleet: load.Fleet, out: dict[str, Any], since: datetime) -> None:
     stopped = out["stopped"]
     if not stopped:
@@ -1100,13 +1146,23 @@ def seed_metric_rollups(devices: list[int], end: int) -> int:
         for k in range(buckets):
             cpu = rng.random() * 60
             rows.append((d, start + k * BUCKET_S, 15, cpu, cpu * 1.5, 40.0, 55.0, 1.0, 0.4))
+    compact = compact_rollups()
+    if compact:
+        rows = [
+            (r[0], r[1] // BUCKET_S, r[2], *(round(v * 100) for v in r[3:8]), r[8]) for r in rows
+        ]
+        names = "cpu_avg_x100, cpu_max_x100, mem_avg_x100, mem_max_x100, swap_max_x100"
+        lo, hi = start // BUCKET_S, end // BUCKET_S
+    else:
+        names = "cpu_avg, cpu_max, mem_avg, mem_max, swap_max"
+        lo, hi = start, end
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
-            "DELETE FROM monitoring_metricrollup WHERE bucket >= %s AND bucket < %s", [start, end]
+            "DELETE FROM monitoring_metricrollup WHERE bucket >= %s AND bucket < %s", [lo, hi]
         )
         cursor.executemany(
-            "INSERT INTO monitoring_metricrollup (device_id, bucket, samples, cpu_avg, cpu_max, "
-            "mem_avg, mem_max, swap_max, load1_avg) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            f"INSERT INTO monitoring_metricrollup (device_id, bucket, samples, {names}, "
+            "load1_avg) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
             rows,
         )
     return len(rows)
@@ -1243,7 +1299,11 @@ def main() -> None:
         call_command("migrate", verbosity=0)
         log(f"reusing the seeded database of {have} agents")
     forecast_key = args.forecast_volumes * 1000 + args.forecast_hours
-    if "forecast" in sections and marker(FORECAST_MARKER) != forecast_key:
+    if "forecast" in sections and (
+        marker(FORECAST_MARKER) != forecast_key
+        # A migration may have rebuilt the table (or a test emptied it).
+        or rollup_rows() < args.forecast_volumes * args.forecast_hours * 4
+    ):
         end = seed_forecast_history(args.forecast_volumes, args.forecast_hours, have)
         set_marker(FORECAST_MARKER, forecast_key)
         set_marker(FORECAST_END_MARKER, end)
@@ -1254,10 +1314,25 @@ def main() -> None:
     bench.load_fleet()
     if "load" in sections:
         run_load_sections(bench)
+    # A section that fails says so and the next one still runs.
     if "forecast" in sections:
-        run_forecast(args, marker(FORECAST_END_MARKER) or int(time.time()))
+        guarded("forecast", run_forecast, args, marker(FORECAST_END_MARKER) or int(time.time()))
     if "storage" in sections:
-        run_storage(args, bench, bench.run_start - 3 * 3600)
+        guarded("storage", run_storage, args, bench, bench.run_start - 3 * 3600)
+
+
+def guarded(label: str, fn: Any, *args: Any) -> None:
+    from django.db import connection
+
+    try:
+        fn(*args)
+    except Exception as exc:  # noqa: BLE001 - reported, and the run goes on
+        import traceback
+
+        log(f"{label} not measured: {type(exc).__name__}: {exc}"[:500])
+        for line in traceback.format_exc().splitlines()[-6:]:
+            log(f"  {line}")
+        connection.close()
 
 
 def run_load_sections(bench: Bench) -> None:
@@ -1286,6 +1361,7 @@ def run_load_sections(bench: Bench) -> None:
         bench.stop_worker()
     connection.close()
     report_load(bench, fleet, out)
+    report_worker()
     report_offline(bench, fleet, out, since)
     report_lost(bench, fleet, out, run_start)
 

@@ -122,9 +122,11 @@ def seed(volumes: int, buckets: int, end: int) -> None:
         for first in range(lo, hi + 1, 20_000):
             with transaction.atomic():
                 cur.execute(
-                    "INSERT INTO monitoring_volumerollup (volume_id, bucket, samples, free_avg,"
-                    " free_min, used_pct_max)"
-                    f" SELECT v.id, {start} + b.k * 900, 15, {free}, {free}, 50.0"
+                    # Rollups: the bucket's number, free space in whole MiB, hundredths of %.
+                    "INSERT INTO monitoring_volumerollup (volume_id, bucket, samples,"
+                    " free_avg_mib, free_min_mib, used_pct_max_x100)"
+                    f" SELECT v.id, {start // 900} + b.k, 15, ({free}) / 1048576,"
+                    f" ({free}) / 1048576, 5000"
                     f" FROM monitoring_volume v CROSS JOIN {steps}"
                     " WHERE v.id >= %s AND v.id < %s ORDER BY v.id, b.k",
                     [first, min(first + 20_000, hi + 1)],

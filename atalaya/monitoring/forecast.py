@@ -3,7 +3,7 @@
 Modelled on Prometheus node-exporter's ``NodeFilesystemSpaceFillingUp`` rules
 (``predict_linear`` over the recent free space, alerting only when the volume is
 also below a free-space level): the fit here runs over the 15-minute rollups'
-``free_avg`` of the last ``window`` (default 24 h, at least ``MIN_SPAN`` = 6 h of
+``free_avg_mib`` of the last ``window`` (default 24 h, at least ``MIN_SPAN`` = 6 h of
 history), and the line's zero is ``forecast_full_at``. No forecast is stored when the
 history is shorter than 6 h, free space is not shrinking, or the fit is poor
 (r² < 0.8: a volume whose usage swings with temporary files is not "filling up").
@@ -103,8 +103,9 @@ class ForecastReport:
 
 
 def _x() -> tuple[str, str]:
-    x = f"((r.bucket - %(origin)s) / {BUCKET_S})"
-    y = "(r.free_avg / 1048576)"
+    # Rollups are keyed by the bucket's number and hold whole MiB (models.VolumeRollup).
+    x = "(r.bucket - %(origin)s)"
+    y = "r.free_avg_mib"
     return x, y
 
 
@@ -159,7 +160,12 @@ def _aggregate(origin: int, since_t: int, now_t: int) -> list[tuple[Any, ...]]:
         lo, hi = cursor.fetchone()
     if lo is None:
         return []
-    bounds = {"origin": origin, "since": since_t, "now": now_t}
+    # In bucket numbers: the buckets starting within [since_t, now_t].
+    bounds = {
+        "origin": origin // BUCKET_S,
+        "since": -(-since_t // BUCKET_S),
+        "now": now_t // BUCKET_S,
+    }
     parts = (
         PARALLEL
         if (
@@ -192,19 +198,20 @@ def _aggregate(origin: int, since_t: int, now_t: int) -> list[tuple[Any, ...]]:
             partial = [row for chunk in pool.map(run, ranges) for row in chunk]
     out: list[tuple[Any, ...]] = []
     gapped: list[int] = []
+    origin_b = bounds["origin"]
     for volume_id, n, sy, sxy, syy, first, last in partial:
-        if n != (last - first) // BUCKET_S + 1:
+        if n != last - first + 1:
             gapped.append(volume_id)
             continue
-        sx, sxx = _series_sums(int(n), (first - origin) // BUCKET_S)
-        out.append((volume_id, n, sx, sy, sxx, sxy, syy, first, last))
+        sx, sxx = _series_sums(int(n), first - origin_b)
+        out.append((volume_id, n, sx, sy, sxx, sxy, syy, first * BUCKET_S, last * BUCKET_S))
     with connection.cursor() as cursor:
         for i in range(0, len(gapped), 500):
             ids = gapped[i : i + 500]
             ids_by_name = {f"id{k}": volume_id for k, volume_id in enumerate(ids)}
             cursor.execute(_sums_sql(exact=True, by_ids=len(ids)), {**bounds, **ids_by_name})
             for volume_id, n, sy, sxy, syy, first, last, sx, sxx in cursor.fetchall():
-                out.append((volume_id, n, sx, sy, sxx, sxy, syy, first, last))
+                out.append((volume_id, n, sx, sy, sxx, sxy, syy, first * BUCKET_S, last * BUCKET_S))
     return out
 
 
@@ -329,9 +336,10 @@ def _recompute_in_postgresql(
     zero_t = f"{origin} + (-a / b) * {BUCKET_S}"
     fits = (
         "SELECT volume_id, regr_count(y, x) AS n, regr_slope(y, x) AS b,"  # noqa: S608
-        " regr_intercept(y, x) AS a, regr_r2(y, x) AS r2, MIN(bucket) AS t0, MAX(bucket) AS t1"
-        f" FROM (SELECT volume_id, bucket, ((bucket - {origin}) / {BUCKET_S})::float8 AS x,"
-        f" (free_avg / 1048576)::float8 AS y FROM {rollups}"
+        " regr_intercept(y, x) AS a, regr_r2(y, x) AS r2,"
+        f" MIN(bucket)::bigint * {BUCKET_S} AS t0, MAX(bucket)::bigint * {BUCKET_S} AS t1"
+        f" FROM (SELECT volume_id, bucket, (bucket - {origin // BUCKET_S})::float8 AS x,"
+        f" free_avg_mib::float8 AS y FROM {rollups}"
         " WHERE bucket >= %(since)s AND bucket <= %(now)s) AS points GROUP BY volume_id"
     )
     forecasts = (
@@ -344,7 +352,11 @@ def _recompute_in_postgresql(
         " END AS full_at"
         f" FROM ({fits}) AS fits"
     )
-    params: dict[str, Any] = {"since": since_t, "now": now_t, "stamp": now}
+    params: dict[str, Any] = {
+        "since": -(-since_t // BUCKET_S),
+        "now": now_t // BUCKET_S,
+        "stamp": now,
+    }
     with transaction.atomic(), connection.cursor() as cursor:
         # The hash aggregate of 300,000 groups wants ~30 MB per worker, not 4 MB.
         cursor.execute("SET LOCAL work_mem = '256MB'")

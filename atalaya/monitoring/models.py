@@ -6,7 +6,8 @@ hashed), never with a user's; an agent token reaches its own device and nothing 
 
 Metric history is kept in narrow tables keyed by (device or volume, epoch second):
 raw samples for ``ATALAYA_METRICS_RAW_HOURS`` (48 h), then 15-minute rollups for
-``ATALAYA_METRICS_ROLLUP_DAYS`` (90 days). The composite primary keys make a replayed
+``ATALAYA_METRICS_ROLLUP_DAYS`` (90 days), keyed by the bucket's number and stored in
+small integers (see MetricRollup). The composite primary keys make a replayed
 spool batch idempotent (a sample already stored is skipped by the key) and cost no
 extra index; epoch seconds instead of datetimes keep the rows small on SQLite, which
 stores datetimes as text.
@@ -249,34 +250,54 @@ class VolumeSample(models.Model):
         return f"{self.volume_id}@{self.t}"
 
 
+class RealField(models.FloatField):
+    """A single-precision float (``real``): 4 bytes on PostgreSQL instead of 8, for
+    rollup values where 7 significant digits are plenty (a load average)."""
+
+    def db_type(self, connection: Any) -> str:
+        return "real"
+
+
 class MetricRollup(models.Model):
-    """A device's metrics over one 15-minute bucket (``bucket`` = its first epoch second)."""
+    """A device's metrics over one 15-minute bucket, kept 90 days: what 7- and 30-day
+    charts read.
+
+    Sized for ~100 rows a device-day over 90 days: ``bucket`` is the bucket's number
+    (its first epoch second / 900; an integer, good for 60,000 years), percentages are
+    hundredths of a percent in a smallint (0.01 % is finer than any chart), the load a
+    ``real``. A row is 28 bytes of data instead of 72 (PostgreSQL pads the rest).
+    """
 
     pk = models.CompositePrimaryKey("device", "bucket")
     device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="+", db_index=False)
-    bucket = models.BigIntegerField()
+    bucket = models.IntegerField()
     samples = models.PositiveSmallIntegerField()
-    cpu_avg = models.FloatField(null=True)
-    cpu_max = models.FloatField(null=True)
-    mem_avg = models.FloatField(null=True)
-    mem_max = models.FloatField(null=True)
-    swap_max = models.FloatField(null=True)
-    load1_avg = models.FloatField(null=True)
+    cpu_avg_x100 = models.SmallIntegerField(null=True)
+    cpu_max_x100 = models.SmallIntegerField(null=True)
+    mem_avg_x100 = models.SmallIntegerField(null=True)
+    mem_max_x100 = models.SmallIntegerField(null=True)
+    swap_max_x100 = models.SmallIntegerField(null=True)
+    load1_avg = RealField(null=True)
 
     def __str__(self) -> str:
         return f"{self.device_id}@{self.bucket}"
 
 
 class VolumeRollup(models.Model):
-    """A volume's free space over one 15-minute bucket: what forecasts and 30-day charts read."""
+    """A volume's free space over one 15-minute bucket: what forecasts and 30-day charts read.
+
+    ``bucket`` is the bucket's number (first epoch second / 900); free space is in whole
+    MiB (an integer column: 2 PiB at most, and the forecast fits whole MiB anyway), the
+    peak use in hundredths of a percent. 24 bytes of data a row instead of 48.
+    """
 
     pk = models.CompositePrimaryKey("volume", "bucket")
     volume = models.ForeignKey(Volume, on_delete=models.CASCADE, related_name="+", db_index=False)
-    bucket = models.BigIntegerField()
+    bucket = models.IntegerField()
     samples = models.PositiveSmallIntegerField()
-    free_avg = models.BigIntegerField()
-    free_min = models.BigIntegerField()
-    used_pct_max = models.FloatField()
+    used_pct_max_x100 = models.SmallIntegerField()
+    free_avg_mib = models.IntegerField()
+    free_min_mib = models.IntegerField()
 
     def __str__(self) -> str:
         return f"{self.volume_id}@{self.bucket}"

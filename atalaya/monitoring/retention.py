@@ -37,6 +37,7 @@ from atalaya.monitoring.models import (
 )
 
 BUCKET_S = 900
+MIB = 1024 * 1024
 LOOKBACK_BUCKETS = 2
 ID_CHUNK = 1000
 
@@ -69,36 +70,44 @@ def _q(name: str) -> str:
     return connection.ops.quote_name(name)
 
 
+def _pct(expr: str) -> str:
+    # Hundredths of a percent in a smallint (see MetricRollup).
+    return f"CAST(ROUND({expr} * 100) AS SMALLINT)"
+
+
 def _metric_sql(n: int) -> str:
     src, dst = _q(MetricSample._meta.db_table), _q(MetricRollup._meta.db_table)
     marks = ", ".join(["%s"] * n)
     return (
-        f"INSERT INTO {dst} (device_id, bucket, samples, cpu_avg, cpu_max, mem_avg, mem_max,"  # noqa: S608
-        " swap_max, load1_avg)"
-        f" SELECT device_id, (t / {BUCKET_S}) * {BUCKET_S}, COUNT(*), AVG(cpu_pct), MAX(cpu_pct),"
-        " AVG(mem_pct), MAX(mem_pct), MAX(swap_pct), AVG(load1)"
+        f"INSERT INTO {dst} (device_id, bucket, samples, cpu_avg_x100, cpu_max_x100,"  # noqa: S608
+        " mem_avg_x100, mem_max_x100, swap_max_x100, load1_avg)"
+        f" SELECT device_id, t / {BUCKET_S}, COUNT(*), {_pct('AVG(cpu_pct)')},"
+        f" {_pct('MAX(cpu_pct)')}, {_pct('AVG(mem_pct)')}, {_pct('MAX(mem_pct)')},"
+        f" {_pct('MAX(swap_pct)')}, AVG(load1)"
         f" FROM {src} WHERE device_id IN ({marks}) AND t >= %s AND t < %s"
-        f" GROUP BY device_id, (t / {BUCKET_S}) * {BUCKET_S}"
+        f" GROUP BY device_id, t / {BUCKET_S}"
         " ON CONFLICT (device_id, bucket) DO UPDATE SET samples = excluded.samples,"
-        " cpu_avg = excluded.cpu_avg, cpu_max = excluded.cpu_max, mem_avg = excluded.mem_avg,"
-        " mem_max = excluded.mem_max, swap_max = excluded.swap_max,"
-        " load1_avg = excluded.load1_avg"
+        " cpu_avg_x100 = excluded.cpu_avg_x100, cpu_max_x100 = excluded.cpu_max_x100,"
+        " mem_avg_x100 = excluded.mem_avg_x100, mem_max_x100 = excluded.mem_max_x100,"
+        " swap_max_x100 = excluded.swap_max_x100, load1_avg = excluded.load1_avg"
     )
 
 
 def _volume_sql(n: int) -> str:
     src, dst = _q(VolumeSample._meta.db_table), _q(VolumeRollup._meta.db_table)
     marks = ", ".join(["%s"] * n)
-    # free_avg is a whole number of bytes: AVG is rounded back to an integer.
+    # Free space in whole MiB: the average rounded, the minimum rounded down.
     return (
-        f"INSERT INTO {dst} (volume_id, bucket, samples, free_avg, free_min, used_pct_max)"  # noqa: S608
-        f" SELECT volume_id, (t / {BUCKET_S}) * {BUCKET_S}, COUNT(*),"
-        " CAST(ROUND(AVG(free_bytes)) AS BIGINT), MIN(free_bytes), MAX(used_pct)"
+        f"INSERT INTO {dst} (volume_id, bucket, samples, used_pct_max_x100, free_avg_mib,"  # noqa: S608
+        " free_min_mib)"
+        f" SELECT volume_id, t / {BUCKET_S}, COUNT(*), {_pct('MAX(used_pct)')},"
+        f" CAST(ROUND(AVG(free_bytes) / {MIB}.0) AS INTEGER),"
+        f" CAST(MIN(free_bytes) / {MIB} AS INTEGER)"
         f" FROM {src} WHERE volume_id IN ({marks}) AND t >= %s AND t < %s"
-        f" GROUP BY volume_id, (t / {BUCKET_S}) * {BUCKET_S}"
+        f" GROUP BY volume_id, t / {BUCKET_S}"
         " ON CONFLICT (volume_id, bucket) DO UPDATE SET samples = excluded.samples,"
-        " free_avg = excluded.free_avg, free_min = excluded.free_min,"
-        " used_pct_max = excluded.used_pct_max"
+        " used_pct_max_x100 = excluded.used_pct_max_x100,"
+        " free_avg_mib = excluded.free_avg_mib, free_min_mib = excluded.free_min_mib"
     )
 
 
@@ -156,8 +165,10 @@ def apply_retention(*, now: datetime | None = None) -> RetentionReport:
     report = RetentionReport()
     report.raw_deleted += _delete_older(MetricSample, Device, "t", "device_id", raw_cut)
     report.raw_deleted += _delete_older(VolumeSample, Volume, "t", "volume_id", raw_cut)
-    report.rollups_deleted += _delete_older(MetricRollup, Device, "bucket", "device_id", rollup_cut)
-    report.rollups_deleted += _delete_older(VolumeRollup, Volume, "bucket", "volume_id", rollup_cut)
+    # Rollups are keyed by the bucket's number: those starting before the cut go.
+    bucket_cut = -(-rollup_cut // BUCKET_S)
+    report.rollups_deleted += _delete_older(MetricRollup, Device, "bucket", "device_id", bucket_cut)
+    report.rollups_deleted += _delete_older(VolumeRollup, Volume, "bucket", "volume_id", bucket_cut)
     report.seconds = round(time.monotonic() - started, 3)
     return report
 
@@ -185,13 +196,16 @@ def _table_bytes() -> dict[str, int]:
     return out
 
 
-def _device_days(model: type[Any], owner_key: str, time_key: str, step: int) -> tuple[int, float]:
-    """(rows, device-days they cover): per owner, the span of its rows."""
+def _device_days(
+    model: type[Any], owner_key: str, time_key: str, step: int, unit: int = 1
+) -> tuple[int, float]:
+    """(rows, device-days they cover): per owner, the span of its rows (``time_key`` in
+    units of ``unit`` seconds, rows ``step`` units apart)."""
     table = _q(model._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT COUNT(*), COALESCE(SUM(span), 0) FROM (SELECT {owner_key},"  # noqa: S608
-            f" COUNT(*) AS n, MAX({time_key}) - MIN({time_key}) + {step} AS span"
+            f" COUNT(*) AS n, (MAX({time_key}) - MIN({time_key}) + {step}) * {unit} AS span"
             f" FROM {table} GROUP BY {owner_key}) AS per_owner",
         )
         owners, seconds = cursor.fetchone()
@@ -213,14 +227,14 @@ def storage_per_device_day(*, sample_interval_s: int = 60) -> dict[str, Any]:
     devices = Device.objects.count() or 1
     per_day: dict[str, float] = {}
     detail: dict[str, Any] = {}
-    for model, owner, t, step in (
-        (MetricSample, "device_id", "t", sample_interval_s),
-        (VolumeSample, "volume_id", "t", sample_interval_s),
-        (MetricRollup, "device_id", "bucket", BUCKET_S),
-        (VolumeRollup, "volume_id", "bucket", BUCKET_S),
+    for model, owner, t, step, unit in (
+        (MetricSample, "device_id", "t", sample_interval_s, 1),
+        (VolumeSample, "volume_id", "t", sample_interval_s, 1),
+        (MetricRollup, "device_id", "bucket", 1, BUCKET_S),
+        (VolumeRollup, "volume_id", "bucket", 1, BUCKET_S),
     ):
         name = model._meta.db_table
-        rows, owner_days = _device_days(model, owner, t, step)
+        rows, owner_days = _device_days(model, owner, t, step, unit)
         if not rows or owner_days <= 0:
             per_day[name] = 0.0
             continue

@@ -382,16 +382,17 @@ class MonitoringDemo:
             hour = (bucket // 3600) % 24
             work = 1.8 if 7 <= hour <= 18 else 0.6
             cpu = min(100.0, max(0.5, base_cpu * work + rng.gauss(0, 2)))
+            # Rollups: the bucket's number, hundredths of a percent, whole MiB.
             rollups.append(
                 (
                     device.pk,
-                    bucket,
+                    bucket // BUCKET_S,
                     15,
-                    round(cpu, 1),
-                    round(min(100.0, cpu * 1.8 + 5), 1),
-                    round(base_mem + rng.gauss(0, 2), 1),
-                    round(min(99.0, base_mem + 8), 1),
-                    2.0,
+                    round(cpu * 100),
+                    round(min(100.0, cpu * 1.8 + 5) * 100),
+                    round((base_mem + rng.gauss(0, 2)) * 100),
+                    round(min(99.0, base_mem + 8) * 100),
+                    200,
                     round(cpu / 25, 2) if linux else None,
                 )
             )
@@ -399,7 +400,14 @@ class MonitoringDemo:
                 free = self._free_at(volume, bucket + BUCKET_S // 2, filling)
                 used_pct = round(100 * (1 - free / volume.total_bytes), 2)
                 volume_rollups.append(
-                    (volume.pk, bucket, 15, int(free), int(free - 0.1 * GIB), used_pct)
+                    (
+                        volume.pk,
+                        bucket // BUCKET_S,
+                        15,
+                        round(used_pct * 100),
+                        round(free / 2**20),
+                        int((free - 0.1 * GIB) // 2**20),
+                    )
                 )
         _insert(
             MetricRollup,
@@ -407,18 +415,25 @@ class MonitoringDemo:
                 "device_id",
                 "bucket",
                 "samples",
-                "cpu_avg",
-                "cpu_max",
-                "mem_avg",
-                "mem_max",
-                "swap_max",
+                "cpu_avg_x100",
+                "cpu_max_x100",
+                "mem_avg_x100",
+                "mem_max_x100",
+                "swap_max_x100",
                 "load1_avg",
             ],
             rollups,
         )
         _insert(
             VolumeRollup,
-            ["volume_id", "bucket", "samples", "free_avg", "free_min", "used_pct_max"],
+            [
+                "volume_id",
+                "bucket",
+                "samples",
+                "used_pct_max_x100",
+                "free_avg_mib",
+                "free_min_mib",
+            ],
             volume_rollups,
         )
 

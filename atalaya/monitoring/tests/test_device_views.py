@@ -108,17 +108,17 @@ def _history(device: Device, volume: Volume, now: int) -> None:
         VolumeSample(volume=volume, t=now - i * 60, free_bytes=(20 + i / 100) * 2**30, used_pct=80)
         for i in range(0, 600, 5)
     )
-    bucket = now - now % 900
+    bucket = now // 900  # rollups are keyed by the bucket's number
     MetricRollup.objects.bulk_create(
         MetricRollup(
             device=device,
-            bucket=bucket - i * 900,
+            bucket=bucket - i,
             samples=15,
-            cpu_avg=20,
-            cpu_max=60,
-            mem_avg=45,
-            mem_max=50,
-            swap_max=0,
+            cpu_avg_x100=2000,
+            cpu_max_x100=6000,
+            mem_avg_x100=4500,
+            mem_max_x100=5000,
+            swap_max_x100=0,
             load1_avg=0.5,
         )
         for i in range(1, 2000, 4)
@@ -126,11 +126,11 @@ def _history(device: Device, volume: Volume, now: int) -> None:
     VolumeRollup.objects.bulk_create(
         VolumeRollup(
             volume=volume,
-            bucket=bucket - i * 900,
+            bucket=bucket - i,
             samples=15,
-            free_avg=(20 + i / 50) * 2**30,
-            free_min=20 * 2**30,
-            used_pct_max=80,
+            free_avg_mib=round((20 + i / 50) * 2**10),
+            free_min_mib=20 * 2**10,
+            used_pct_max_x100=8000,
         )
         for i in range(1, 2000, 4)
     )

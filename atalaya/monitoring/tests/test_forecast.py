@@ -21,11 +21,11 @@ def _series(volume, values_gb: list[float]) -> None:
     VolumeRollup.objects.bulk_create(
         VolumeRollup(
             volume=volume,
-            bucket=start + i * 900,
+            bucket=(start + i * 900) // 900,
             samples=15,
-            free_avg=int(v * GB),
-            free_min=int(v * GB),
-            used_pct_max=50.0,
+            free_avg_mib=round(v * 1024),
+            free_min_mib=int(v * 1024),
+            used_pct_max_x100=5000,
         )
         for i, v in enumerate(values_gb)
     )
@@ -117,8 +117,8 @@ def test_series_with_gaps_fits_the_same_line(world):
     values = [22.0 - 0.125 * i for i in range(97)]
     _series(whole, values)
     _series(gapped, values)
-    VolumeRollup.objects.filter(volume=gapped, bucket__lt=NOW_T - 12 * 3600).filter(
-        bucket__gte=NOW_T - 16 * 3600
+    VolumeRollup.objects.filter(volume=gapped, bucket__lt=(NOW_T - 12 * 3600) // 900).filter(
+        bucket__gte=(NOW_T - 16 * 3600) // 900
     ).delete()
     forecast.recompute_forecasts(now=NOW)
     whole.refresh_from_db()

@@ -30,17 +30,20 @@ def test_rollup_is_idempotent_and_picks_up_late_samples(world):
     retention.rollup(now=NOW)
     retention.rollup(now=NOW)  # again: same rows
     row = MetricRollup.objects.get(device=device)
-    assert row.bucket == BUCKET and row.samples == 10
-    assert row.cpu_avg == pytest.approx(45.0) and row.cpu_max == 90.0 and row.load1_avg is None
+    # Keyed by the bucket's number, percentages in hundredths, free space in MiB.
+    assert row.bucket == BUCKET // 900 and row.samples == 10
+    assert row.cpu_avg_x100 == 4500 and row.cpu_max_x100 == 9000 and row.load1_avg is None
+    assert row.mem_avg_x100 == 5000
     vol = VolumeRollup.objects.get(volume=volume)
-    assert vol.free_min == 41 * GB and vol.free_avg == int(45.5 * GB) and vol.used_pct_max == 59
+    assert vol.free_min_mib == 41 * 1024 and vol.free_avg_mib == int(45.5 * 1024)
+    assert vol.used_pct_max_x100 == 5900
     # A spooled replay adds the bucket's missing minutes later: the re-run counts them.
     MetricSample.objects.bulk_create(
         MetricSample(device=device, t=BUCKET + 600 + 60 * i, cpu_pct=100) for i in range(5)
     )
     retention.rollup(now=NOW + timedelta(minutes=5))
     row = MetricRollup.objects.get(device=device)
-    assert row.samples == 15 and row.cpu_max == 100
+    assert row.samples == 15 and row.cpu_max_x100 == 10000
     assert MetricRollup.objects.count() == 1
     # Any older span can be re-rolled explicitly.
     report = retention.rollup(start=BUCKET - 3600, end=BUCKET + 900)
@@ -63,7 +66,7 @@ def test_retention_deletes_only_what_is_too_old(world, settings):
             VolumeSample(volume=volume, t=fresh_raw, free_bytes=1, used_pct=1),
         ]
     )
-    old_rollup, fresh_rollup = NOW_T - 91 * 86400, NOW_T - 89 * 86400
+    old_rollup, fresh_rollup = (NOW_T - 91 * 86400) // 900, (NOW_T - 89 * 86400) // 900
     MetricRollup.objects.bulk_create(
         [
             MetricRollup(device=device, bucket=old_rollup, samples=1),
@@ -72,7 +75,14 @@ def test_retention_deletes_only_what_is_too_old(world, settings):
     )
     VolumeRollup.objects.bulk_create(
         [
-            VolumeRollup(volume=volume, bucket=b, samples=1, free_avg=1, free_min=1, used_pct_max=1)
+            VolumeRollup(
+                volume=volume,
+                bucket=b,
+                samples=1,
+                free_avg_mib=1,
+                free_min_mib=1,
+                used_pct_max_x100=1,
+            )
             for b in (old_rollup, fresh_rollup)
         ]
     )
@@ -103,3 +113,23 @@ def test_storage_per_device_day_measures_the_tables(world):
     assert figures["raw_bytes_per_device_day"] > 1440 * 8  # at least the numbers themselves
     assert 0 < figures["rollup_bytes_per_device_day"] < figures["raw_bytes_per_device_day"]
     assert figures["bytes_per_device_day"] > figures["rollup_bytes_per_device_day"]
+    # A day of rollups covers a day: 96 buckets of 15 minutes a device.
+    assert figures["tables"]["monitoring_metricrollup"]["rows"] == 3 * 96
+
+
+@pytest.mark.django_db
+def test_rollup_values_survive_the_small_columns(world):
+    """Extremes fit: 100 % in a smallint of hundredths, a 100 TiB volume in whole MiB,
+    a large load average in a real."""
+    device = make_device(world.site_a, "pc")
+    volume = make_volume(device, "/", total_gb=100 * 1024, free_gb=100 * 1024)
+    MetricSample.objects.create(
+        device=device, t=BUCKET, cpu_pct=100.0, mem_pct=0.01, swap_pct=99.99, load1=1234.5
+    )
+    VolumeSample.objects.create(volume=volume, t=BUCKET, free_bytes=100 * 1024 * GB, used_pct=100)
+    retention.rollup(now=NOW)
+    row = MetricRollup.objects.get(device=device)
+    assert (row.cpu_max_x100, row.mem_avg_x100, row.swap_max_x100) == (10000, 1, 9999)
+    assert row.load1_avg == pytest.approx(1234.5)
+    vol = VolumeRollup.objects.get(volume=volume)
+    assert vol.free_avg_mib == 100 * 1024 * 1024 and vol.used_pct_max_x100 == 10000

@@ -158,16 +158,27 @@ def _metric_charts(device: Device, range_key: str, now_s: int, tz: Any) -> list[
         peak = None
     else:
         gap = 3 * 900
-        rollups = list(
-            MetricRollup.objects.filter(device=device, bucket__gte=start)
+        # Rollups: the bucket's number, percentages in hundredths (models.MetricRollup).
+        rollups = [
+            (b * 900 + 450, *(None if v is None else v / 100 for v in pcts), load1)
+            for b, *pcts, load1 in MetricRollup.objects.filter(
+                device=device, bucket__gte=-(-start // 900)
+            )
             .order_by("bucket")
-            .values_list("bucket", "cpu_avg", "cpu_max", "mem_avg", "swap_max", "load1_avg")
-        )
-        cpu = [(b + 450, c) for b, c, _x, _m, _s, _l in rollups]
-        peak = [(b + 450, x) for b, _c, x, _m, _s, _l in rollups]
-        mem = [(b + 450, m) for b, _c, _x, m, _s, _l in rollups]
-        swap = [(b + 450, s) for b, _c, _x, _m, s, _l in rollups]
-        load = [(b + 450, v) for b, _c, _x, _m, _s, v in rollups]
+            .values_list(
+                "bucket",
+                "cpu_avg_x100",
+                "cpu_max_x100",
+                "mem_avg_x100",
+                "swap_max_x100",
+                "load1_avg",
+            )
+        ]
+        cpu = [(t, c) for t, c, _x, _m, _s, _l in rollups]
+        peak = [(t, x) for t, _c, x, _m, _s, _l in rollups]
+        mem = [(t, m) for t, _c, _x, m, _s, _l in rollups]
+        swap = [(t, s) for t, _c, _x, _m, s, _l in rollups]
+        load = [(t, v) for t, _c, _x, _m, _s, v in rollups]
     usage = [
         TimeSeries(_("CPU %") if peak is None else _("CPU % (average)"), cpu),
         TimeSeries(_("Memory %"), mem),
@@ -218,10 +229,10 @@ def _volume_chart(volume: Volume, range_key: str, now_s: int, tz: Any) -> Any:
         ]
     else:
         history = [
-            (b + 450, free / 2**30)
-            for b, free in VolumeRollup.objects.filter(volume=volume, bucket__gte=start)
+            (b * 900 + 450, free / 2**10)
+            for b, free in VolumeRollup.objects.filter(volume=volume, bucket__gte=-(-start // 900))
             .order_by("bucket")
-            .values_list("bucket", "free_avg")
+            .values_list("bucket", "free_avg_mib")
         ]
     series = [TimeSeries(_("Free space (GiB)"), history)]
     end = now_s

@@ -159,11 +159,8 @@ def _metric_charts(device: Device, range_key: str, now_s: int, tz: Any) -> list[
     else:
         gap = 3 * 900
         # Rollups: the bucket's number, percentages in hundredths (models.MetricRollup).
-        rollups = [
-            (b * 900 + 450, *(None if v is None else v / 100 for v in pcts), load1)
-            for b, *pcts, load1 in MetricRollup.objects.filter(
-                device=device, bucket__gte=-(-start // 900)
-            )
+        buckets = (
+            MetricRollup.objects.filter(device=device, bucket__gte=-(-start // 900))
             .order_by("bucket")
             .values_list(
                 "bucket",
@@ -173,12 +170,20 @@ def _metric_charts(device: Device, range_key: str, now_s: int, tz: Any) -> list[
                 "swap_max_x100",
                 "load1_avg",
             )
-        ]
-        cpu = [(t, c) for t, c, _x, _m, _s, _l in rollups]
-        peak = [(t, x) for t, _c, x, _m, _s, _l in rollups]
-        mem = [(t, m) for t, _c, _x, m, _s, _l in rollups]
-        swap = [(t, s) for t, _c, _x, _m, s, _l in rollups]
-        load = [(t, v) for t, _c, _x, _m, _s, v in rollups]
+        )
+
+        def pct(value: int | None) -> float | None:
+            return None if value is None else value / 100
+
+        cpu, mem, swap, load = [], [], [], []
+        peak = []
+        for b, c, x, m, s, v in buckets:
+            t = b * 900 + 450
+            cpu.append((t, pct(c)))
+            peak.append((t, pct(x)))
+            mem.append((t, pct(m)))
+            swap.append((t, pct(s)))
+            load.append((t, v))
     usage = [
         TimeSeries(_("CPU %") if peak is None else _("CPU % (average)"), cpu),
         TimeSeries(_("Memory %"), mem),

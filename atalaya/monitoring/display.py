@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.utils import formats
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -39,6 +40,17 @@ def volume_forecast(volume: Volume, now: datetime) -> Forecast:
     if volume.forecast_slope >= 0:
         return Forecast("not_filling", _("Not filling up"), None)
     return Forecast("no_trend", _("Filling up, but with no steady trend"), None)
+
+
+def human_number(value: object) -> str:
+    """90.0 → "90", 5.25 → "5.25" ("5,25" in Spanish), None → "—"; anything else as it is."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if float(value).is_integer():
+        return str(int(value))
+    return formats.number_format(round(value, 2), use_l10n=True)
 
 
 def human_bytes(value: float | int | None) -> str:

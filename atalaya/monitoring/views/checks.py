@@ -3,7 +3,8 @@ saving one and removing one.
 
 MSP staff only (anyone else 404); changes need a role that may write tickets (403) and
 go through monitoring.checks (which bumps the agents' configuration for service and
-process checks).
+process checks). Severities show their labels and thresholds read as text per kind
+(``describe_params``), in the viewer's language.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from atalaya.core.forms import add_service_errors
 from atalaya.core.models import Client, User
 from atalaya.monitoring import checks
+from atalaya.monitoring.display import human_number
 from atalaya.monitoring.models import Check, CheckKind, Device, Severity
 from atalaya.tickets.views.tickets import staff_view
 
@@ -86,6 +88,134 @@ class CheckForm(forms.Form):
         return value
 
 
+# --- how thresholds read ---------------------------------------------------------------
+
+
+def _count(value: float) -> int:
+    # ngettext wants a whole number: 1.5 hours are plural.
+    return int(value) if float(value).is_integer() else 2
+
+
+def _graded(low: str, high: str) -> str:
+    return _("%(warning)s: %(low)s; %(critical)s: %(high)s") % {
+        "warning": Severity.WARNING.label,
+        "low": low,
+        "critical": Severity.CRITICAL.label,
+        "high": high,
+    }
+
+
+def _disk(p: dict[str, float]) -> str:
+    def level(used: float, free: float) -> str:
+        return _("≥ %(pct)s %% used or < %(gb)s GB free") % {
+            "pct": human_number(used),
+            "gb": human_number(free),
+        }
+
+    text = _graded(
+        level(p["warning_used_pct"], p["warning_free_gb"]),
+        level(p["critical_used_pct"], p["critical_free_gb"]),
+    )
+    return _("%(limits)s (GB limits on volumes of %(gb)s GB or more)") % {
+        "limits": text,
+        "gb": human_number(p["min_total_gb_for_free"]),
+    }
+
+
+def _forecast(p: dict[str, float]) -> str:
+    def level(hours: float, free: float) -> str:
+        return ngettext(
+            "full within %(h)s hour and < %(pct)s %% free",
+            "full within %(h)s hours and < %(pct)s %% free",
+            _count(hours),
+        ) % {"h": human_number(hours), "pct": human_number(free)}
+
+    return _graded(
+        level(p["warning_hours"], p["warning_free_pct"]),
+        level(p["critical_hours"], p["critical_free_pct"]),
+    )
+
+
+def _sustained(p: dict[str, float]) -> str:
+    return ngettext(
+        "above %(pct)s %% for %(n)s minute",
+        "above %(pct)s %% for %(n)s minutes",
+        _count(p["window_min"]),
+    ) % {"pct": human_number(p["pct"]), "n": human_number(p["window_min"])}
+
+
+def _offline(p: dict[str, float]) -> str:
+    n = p["missed_intervals"]
+    return ngettext("after %(n)s missed check-in", "after %(n)s missed check-ins", _count(n)) % {
+        "n": human_number(n)
+    }
+
+
+def _process(p: dict[str, float]) -> str:
+    return _("fewer than %(n)s running") % {"n": human_number(p["min_count"])}
+
+
+def _backup(p: dict[str, float]) -> str:
+    n = p["max_age_hours"]
+    return ngettext(
+        "last run failed or no heartbeat for %(n)s hour",
+        "last run failed or no heartbeat for %(n)s hours",
+        _count(n),
+    ) % {"n": human_number(n)}
+
+
+def _reboot(p: dict[str, float]) -> str:
+    n = p["days"]
+    return ngettext("pending for %(n)s day", "pending for %(n)s days", _count(n)) % {
+        "n": human_number(n)
+    }
+
+
+PARAM_TEXT: dict[str, Any] = {
+    CheckKind.OFFLINE: _offline,
+    CheckKind.DISK: _disk,
+    CheckKind.DISK_FORECAST: _forecast,
+    CheckKind.CPU: _sustained,
+    CheckKind.MEMORY: _sustained,
+    CheckKind.PROCESS: _process,
+    CheckKind.BACKUP: _backup,
+    CheckKind.REBOOT_PENDING: _reboot,
+}
+
+
+def describe_params(kind: str, params: Any) -> str:
+    """A check's thresholds as a person reads them, e.g. "above 95 % for 15 minutes".
+
+    A row names only what it changes, so the kind's built-in values fill in the rest.
+    Parameters the kind does not know (an old row, a kind since changed) are shown as
+    "name: value" pairs; "" when the kind has no thresholds at all (service, SMART).
+    """
+    own = params if isinstance(params, dict) else {}
+    spec = checks.DEFAULTS.get(kind)
+    known = dict(spec.params) if spec is not None else {}
+    merged: dict[str, Any] = {**known}
+    extra: dict[str, Any] = {}
+    for name, value in own.items():
+        if name not in known:
+            extra[name] = value
+            continue
+        try:
+            merged[name] = float(value)
+        except (TypeError, ValueError):
+            extra[name] = value
+    parts = []
+    describe = PARAM_TEXT.get(kind)
+    if describe is not None and known:
+        try:
+            parts.append(describe(merged))
+        except (KeyError, TypeError, ValueError):
+            extra = {**merged, **extra}
+    elif known:
+        extra = {**merged, **extra}
+    parts.extend(f"{name}: {human_number(value)}" for name, value in extra.items())
+    return "; ".join(parts)
+
+
 @staff_view("GET", "HEAD", "POST", write=True)
 def check_list(request: HttpRequest, client_id: Any) -> HttpResponse:
     """The client's checks: what is built in, the client's defaults and per-device overrides.
@@ -125,10 +255,19 @@ def check_list(request: HttpRequest, client_id: Any) -> HttpResponse:
         "monitoring/check_list.html",
         {
             "client": client,
-            "defaults": [r for r in rows if r.device_id is None],
-            "overrides": [r for r in rows if r.device_id is not None],
+            "defaults": [
+                (r, describe_params(r.kind, r.params)) for r in rows if r.device_id is None
+            ],
+            "overrides": [
+                (r, describe_params(r.kind, r.params)) for r in rows if r.device_id is not None
+            ],
             "built_in": [
-                (CheckKind(kind).label, spec)
+                (
+                    CheckKind(kind).label,
+                    Severity(spec.severity).label,
+                    spec,
+                    describe_params(kind, spec.params),
+                )
                 for kind, spec in checks.DEFAULTS.items()
                 if spec.built_in
             ],

@@ -922,6 +922,13 @@ def latency_results(prefix: str, stats: load.Stats) -> None:
 def log_timeline(stats: load.Stats, step: float) -> None:
     """Answers and p99 per step of the phase: shows stalls (a long write lock, a GC)."""
     line = stats.timeline(step)
+    if not line:
+        return
+    p99s = sorted(p99 for _start, _n, p99 in line)
+    log(
+        f"  p99 of each {step:.0f} s: median {p99s[len(p99s) // 2]:.0f} ms, worst {p99s[-1]:.0f} ms"
+        " (a stall is a few bad windows; a server that cannot keep up, all of them)"
+    )
     per_line = 8
     log(f"  per {step:.0f} s (start s: answers/s, p99 ms):")
     for k in range(0, len(line), per_line):

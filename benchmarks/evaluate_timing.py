@@ -74,7 +74,8 @@ def _latest(rng: random.Random, t: int, *, service: str, cpu: float) -> dict[str
         "processes": {"nginx": 2, "backupd": 1},
         "smart": [{"device": "/dev/sda", "healthy": True, "model": "WD", "temperature_c": 34}],
         "missing": [],
-        "metrics": {"cpu_pct": cpu, "mem_pct": 41.0, "swap_pct": 0.0, "load1": 0.3},
+        # The newest raw sample, as the check-in keeps it.
+        "metrics": {"t": t, "cpu_pct": cpu, "mem_pct": 41.0, "swap_pct": 0.0, "load1": 0.3},
     }
 
 
@@ -134,7 +135,7 @@ def seed(n: int) -> None:
                         rng,
                         seen,
                         service="stopped" if i % 200 == 7 else "running",
-                        cpu=99.0 if i % 100 == 3 else 12.0,
+                        cpu=99.0 if i % 100 == 3 else 5 + (i * 7 + (WINDOW - 1) * 13) % 40,
                     ),
                 )
             )
@@ -213,7 +214,8 @@ def seed(n: int) -> None:
 
 
 def next_minute(minute: int) -> None:
-    """Every device checks in once more: last seen, latest's t and one raw sample, +60 s."""
+    """Every device checks in once more: last seen, the newest sample's t in ``latest``
+    and one raw sample, 60 s on."""
     from django.db import connection, transaction
 
     from atalaya.monitoring.models import Device, MetricSample
@@ -225,14 +227,18 @@ def next_minute(minute: int) -> None:
     with transaction.atomic(), connection.cursor() as cursor:
         if interval:
             cursor.execute(
-                f"UPDATE {devices} SET last_seen_at = last_seen_at + {interval}"  # noqa: S608
+                f"UPDATE {devices} SET last_seen_at = last_seen_at + {interval},"  # noqa: S608
+                " latest = jsonb_set(latest, '{metrics,t}',"
+                " to_jsonb((latest->'metrics'->>'t')::bigint + 60))"
                 " WHERE machine_id LIKE %s",
                 ["evaluate-%"],
             )
         else:
             cursor.execute(
                 f"UPDATE {devices} SET last_seen_at ="  # noqa: S608
-                " strftime('%%Y-%%m-%%d %%H:%%M:%%S', last_seen_at, '+60 seconds')"
+                " strftime('%%Y-%%m-%%d %%H:%%M:%%S', last_seen_at, '+60 seconds'),"
+                " latest = json_set(latest, '$.metrics.t',"
+                " json_extract(latest, '$.metrics.t') + 60)"
                 " WHERE machine_id LIKE %s",
                 ["evaluate-%"],
             )

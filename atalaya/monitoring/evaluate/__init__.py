@@ -1,6 +1,6 @@
 """The check evaluator: every device seen since the last run, against the checks in force.
 
-Devices are taken in chunks of ``CHUNK`` by (last_seen_at, id); each chunk costs a
+Devices are taken in chunks of ``CHUNK`` in (last_seen_at, id) order; each chunk costs a
 fixed number of queries whatever its size, plus the alerts touched. Only what can
 change something is read or built:
 
@@ -54,7 +54,8 @@ from django.utils.translation import gettext as _
 from atalaya.monitoring import alerts, checks, maintenance
 from atalaya.monitoring.evaluate.facts import (
     _device_of,
-    _devices_page,
+    _devices_rows,
+    _devices_seen,
     _latest_jobs,
     _q,
     _states,
@@ -362,7 +363,7 @@ def evaluate_chunk(
     }
     facts = _Facts(
         volumes=_volumes(list(plans), plans, disk_again, now_t),
-        sustained=_window_aggregates(plans, sustained_again, now_t),
+        sustained=_window_aggregates(plans, {d.pk: d for d in todo}, sustained_again, now_t),
         jobs=_latest_jobs([d for d, p in plans.items() if p.backups])
         if any(p.backups for p in plans.values())
         else {},
@@ -409,18 +410,14 @@ def evaluate_since(
     scopes = maintenance.scopes_at(now)
     adapt = connection.ops.adapt_datetimefield_value
     since_db = adapt(since) if since is not None else None
-    now_db = adapt(now)
-    after: tuple[Any, int] | None = None
+    seen = _devices_seen(since_db, adapt(now))
     book = _CheckBook()
-    while True:
-        rows = _devices_page(since_db, now_db, after, chunk)
-        if not rows:
-            break
-        evaluate_chunk(rows, now, scopes, report, book)
+    for start in range(0, len(seen), chunk):
+        part = seen[start : start + chunk]
+        rows = _devices_rows([device_id for device_id, _t in part])
+        if rows:
+            evaluate_chunk(rows, now, scopes, report, book)
         report.chunks += 1
-        after = (rows[-1][-1], rows[-1][0])
-        report.until = _as_datetime(rows[-1][-1])
-        if len(rows) < chunk:
-            break
+        report.until = _as_datetime(part[-1][1])
     report.seconds = round(time.monotonic() - started, 3)
     return report

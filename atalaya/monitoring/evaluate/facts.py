@@ -56,44 +56,62 @@ def _latest_parts() -> tuple[str, str]:
         return (
             "jsonb_build_array(latest->'services', latest->'processes',"
             " jsonb_typeof(latest->'smart') = 'array',"
-            " CASE WHEN jsonb_typeof(latest->'smart') = 'array' THEN (SELECT"
-            " coalesce(jsonb_agg(coalesce(e->'device', '\"?\"'::jsonb)), '[]'::jsonb)"
-            " FROM jsonb_array_elements(latest->'smart') AS e"
-            " WHERE e->'healthy' = 'false'::jsonb) END, latest->'reboot_pending')::text",
+            # One jsonpath call, not a subquery per row: the unhealthy disks.
+            " jsonb_path_query_array(latest, '$.smart[*] ? (@.healthy == false)'),"
+            " latest->'reboot_pending')::text",
             "latest ? 'reboot_pending'",
         )
     return (
         "json_array(json_extract(latest, '$.services'), json_extract(latest, '$.processes'),"
         " json_type(latest, '$.smart') = 'array',"
-        " (SELECT json_group_array(coalesce(json_extract(value, '$.device'), '?'))"
+        " (SELECT json_group_array(json(value))"
         " FROM json_each(latest, '$.smart') WHERE json_type(latest, '$.smart') = 'array'"
         " AND json_type(value, '$.healthy') = 'false'), json_extract(latest, '$.reboot_pending'))",
         "json_type(latest, '$.reboot_pending') IS NOT NULL",
     )
 
 
-def _devices_page(
-    since: Any, now: Any, after: tuple[Any, int] | None, chunk: int
-) -> list[tuple[Any, ...]]:
-    """One page of active devices seen in (since, now], by (last_seen_at, id).
+def _devices_seen(since: Any, now: Any) -> list[tuple[int, Any]]:
+    """Every active device seen in (since, now], as (id, last_seen_at) in that order.
 
-    Each row: the _Device fields, then the stored ``last_seen_at`` as the database
-    holds it (the next page's cursor, compared exactly as stored).
+    One walk of the ``last_seen_at`` index a run (the chunks then read their rows by
+    id): paging with a keyset cursor made PostgreSQL sort the rest of the fleet again
+    for every page. ``last_seen_at`` is as the database holds it.
     """
-    parts, has_reboot = _latest_parts()
     where = ["retired_at IS NULL", "last_seen_at <= %s"]
     params: list[Any] = [now]
     if since is not None:
         where.append("last_seen_at > %s")
         params.append(since)
-    if after is not None:
-        where.append("(last_seen_at > %s OR (last_seen_at = %s AND id > %s))")
-        params += [after[0], after[0], after[1]]
+    # Sorted here, not by the database: without the ORDER BY PostgreSQL reads the heap
+    # in its physical order (a bitmap scan) instead of one random read per device.
+    sql = (
+        f"SELECT id, last_seen_at FROM {_q(Device._meta.db_table)}"  # noqa: S608
+        f" WHERE {' AND '.join(where)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    rows.sort(key=lambda row: (row[1], row[0]))
+    return rows
+
+
+def _newest_metrics() -> str:
+    """The newest sample's t, CPU and memory, which the check-in keeps in ``latest``."""
+    keys = ("t", "cpu_pct", "mem_pct")
+    if _pg():
+        return ", ".join(f"(latest->'metrics'->>'{k}')::float8" for k in keys)
+    return ", ".join(f"json_extract(latest, '$.metrics.{k}')" for k in keys)
+
+
+def _devices_rows(ids: list[int]) -> list[tuple[Any, ...]]:
+    """The chunk's devices: the _Device fields, then ``last_seen_at`` as stored."""
+    parts, has_reboot = _latest_parts()
+    where, params = _in("id", ids)
     sql = (
         f"SELECT id, client_id, site_id, hostname, display_name, checkin_interval_s,"  # noqa: S608
-        f" {_epoch('enrolled_at')}, {parts}, {has_reboot}, last_seen_at"
-        f" FROM {_q(Device._meta.db_table)} WHERE {' AND '.join(where)}"
-        f" ORDER BY last_seen_at, id LIMIT {int(chunk)}"
+        f" {_epoch('enrolled_at')}, {parts}, {has_reboot}, {_newest_metrics()}, last_seen_at"
+        f" FROM {_q(Device._meta.db_table)} WHERE {where} AND retired_at IS NULL"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -121,6 +139,7 @@ def _parts(text: str | None) -> Any:
 
 def _device_of(row: tuple[Any, ...]) -> _Device:
     pk, client_id, site_id, hostname, display_name, interval, enrolled_t, parts, has = row[:9]
+    newest_t, newest_cpu, newest_mem = row[9:12]
     services, processes, has_smart, bad_smart, reboot = _parts(parts)
     return _Device(
         pk=pk,
@@ -132,9 +151,18 @@ def _device_of(row: tuple[Any, ...]) -> _Device:
         enrolled_t=float(enrolled_t or 0.0),
         services=services if isinstance(services, dict) else {},
         processes=processes if isinstance(processes, dict) else {},
-        smart=(bad_smart or []) if has_smart else None,
+        smart=(
+            [str(d.get("device", "?")) for d in bad_smart or [] if isinstance(d, dict)]
+            if has_smart
+            else None
+        ),
         has_reboot=bool(has),
         reboot_pending=bool(reboot),
+        newest_t=None if newest_t is None else float(newest_t),
+        newest=(
+            None if newest_cpu is None else float(newest_cpu),
+            None if newest_mem is None else float(newest_mem),
+        ),
     )
 
 
@@ -223,24 +251,37 @@ def _volumes(
 
 
 def _window_aggregates(
-    plans: dict[int, _Plan], unsettled: set[int], now_t: int
+    plans: dict[int, _Plan], devices: dict[int, _Device], unsettled: set[int], now_t: int
 ) -> dict[tuple[int, str, int], tuple[int, float | None, float | None, int]]:
     """(device, metric, window s) → (samples, min, avg, oldest t) over the raw samples.
 
-    One query per distinct window, over the devices whose plan uses it, returning only
-    the devices whose minimum reached the lowest threshold in force (the only ones that
-    can be failing) and those with an unsettled CPU or memory state.
+    Only for the devices that can be failing or have an unsettled CPU or memory state:
+    a device whose newest sample (kept in ``latest`` by the check-in) lies inside the
+    window and under the threshold cannot have every sample of the window above it. One
+    query per distinct window, which also returns only the devices whose minimum
+    reached the lowest threshold in force.
     """
     windows: dict[int, list[int]] = defaultdict(list)
     lows: dict[int, list[float]] = defaultdict(lambda: [NEVER, NEVER])
     for device_id, plan in plans.items():
+        device = devices[device_id]
         for k, check in enumerate((plan.cpu, plan.mem)):
             if check is None:
                 continue
             window = int(check.param("window_min") * 60)
+            pct = check.param("pct")
+            newest = device.newest[k]
+            if (
+                device_id not in unsettled
+                and device.newest_t is not None
+                and device.newest_t > now_t - window
+                and newest is not None
+                and newest < pct
+            ):
+                continue  # the newest sample in the window is below: not sustained
             if not windows[window] or windows[window][-1] != device_id:
                 windows[window].append(device_id)
-            lows[window][k] = min(lows[window][k], check.param("pct"))
+            lows[window][k] = min(lows[window][k], pct)
     table = _q(MetricSample._meta.db_table)
     out: dict[tuple[int, str, int], tuple[int, float | None, float | None, int]] = {}
     with connection.cursor() as cursor:

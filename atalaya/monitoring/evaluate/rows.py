@@ -70,6 +70,9 @@ class _Device:
     smart: list[Any] | None
     has_reboot: bool
     reboot_pending: bool
+    # The newest sample's epoch second and (CPU, memory) percent, from ``latest``.
+    newest_t: float | None = None
+    newest: tuple[float | None, float | None] = (None, None)
 
     @property
     def name(self) -> str:

@@ -232,3 +232,35 @@ def test_open_alert_follows_material_changes_only(world):
     _eval(later + timedelta(minutes=1))
     alert.refresh_from_db()
     assert alert.message.endswith(": tape")
+
+
+@pytest.mark.django_db
+def test_sustained_cpu_uses_the_newest_sample_kept_in_latest(world):
+    """The check-in keeps the newest sample in ``latest``: a device whose newest CPU is
+    below the threshold is not aggregated, one above it is, and a failing one is always
+    looked at again (so it can clear)."""
+    now_t = int(T0.timestamp())
+
+    def fleet(name: str, values: list[float]) -> Device:
+        device = make_device(world.site_a, name, last_seen_at=T0)
+        MetricSample.objects.bulk_create(
+            MetricSample(device=device, t=now_t - 60 * (len(values) - 1 - i), cpu_pct=v)
+            for i, v in enumerate(values)
+        )
+        newest = {"t": now_t, "cpu_pct": values[-1], "mem_pct": 30.0}
+        Device.objects.filter(pk=device.pk).update(latest={"metrics": newest})
+        return device
+
+    hot = fleet("hot", [99.0] * 16)
+    fleet("cooled", [99.0] * 15 + [10.0])
+    _eval(T0)
+    assert set(Alert.objects.open().values_list("device__hostname", "kind")) == {("hot", "cpu")}
+    # The hot one cools down: its unsettled state gets its passes counted (clear_after 2).
+    MetricSample.objects.filter(device=hot, t=now_t).update(cpu_pct=10.0)
+    for k in (1, 2):
+        moment = T0 + timedelta(seconds=10 * k)
+        Device.objects.filter(pk=hot.pk).update(
+            last_seen_at=moment, latest={"metrics": {"t": now_t, "cpu_pct": 10.0}}
+        )
+        _eval(moment)
+    assert not Alert.objects.open().exists()

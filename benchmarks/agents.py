@@ -1090,6 +1090,13 @@ def run_forecast(args: argparse.Namespace, end: int) -> None:
     from atalaya.monitoring.models import Volume
 
     now = datetime.fromtimestamp(end, UTC)
+    # Forget earlier runs' forecasts, so every run computes and writes them all (a run
+    # that finds them unchanged skips the writes).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE monitoring_volume SET forecast_full_at = NULL, forecast_slope = NULL, "
+            "forecast_r2 = NULL, forecast_computed_at = NULL WHERE forecast_computed_at IS NOT NULL"
+        )
     connection.close()
     started = time.perf_counter()
     outcome = recompute_forecasts(now=now)

@@ -1375,7 +1375,8 @@ def run_load_sections(bench: Bench) -> None:
         bench.stop_worker()
     connection.close()
     report_load(bench, fleet, out)
-    report_worker()
+    if bench.worker is not None:
+        report_worker()
     report_offline(bench, fleet, out, since)
     report_lost(bench, fleet, out, run_start)
 

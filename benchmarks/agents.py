@@ -1154,7 +1154,7 @@ def seed_metric_rollups(devices: list[int], end: int) -> int:
 
     buckets = 96
     start = end - buckets * BUCKET_S
-    rows = []
+    rows: list[tuple[Any, ...]] = []
     rng = random.Random(3)
     for d in devices:
         for k in range(buckets):

@@ -138,8 +138,12 @@ def _an_alert_of_a(a: AWorld) -> Any:
     from atalaya.monitoring import alerts
 
     return alerts.raise_or_update(
-        device=_a_device(a), kind="disk", target="/", severity="warning",
-        message="alfa-secret disk full", suppressed_reason="",
+        device=_a_device(a),
+        kind="disk",
+        target="/",
+        severity="warning",
+        message="alfa-secret disk full",
+        suppressed_reason="",
     )
 
 
@@ -152,7 +156,10 @@ def _a_window_of_a(a: AWorld) -> Any:
 
     now = timezone.now()
     return maintenance.create_window(
-        actor=None, client=a.world.client_a, name="alfa-secret window", starts_at=now,
+        actor=None,
+        client=a.world.client_a,
+        name="alfa-secret window",
+        starts_at=now,
         ends_at=now + timedelta(hours=1),
     )
 

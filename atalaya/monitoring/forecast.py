@@ -37,6 +37,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from atalaya.monitoring.models import Volume, VolumeRollup
+from atalaya.monitoring.write_turn import write_turn
 
 DEFAULT_WINDOW = timedelta(hours=24)
 MIN_SPAN = timedelta(hours=6)
@@ -48,6 +49,8 @@ MIB = 1024.0**2
 BUCKET_S = 900
 STEPS_PER_HOUR = 3600 / BUCKET_S
 WRITE_BATCH = 20_000
+# About 10-20 ms of SQLite's write lock per batch.
+SQLITE_WRITE_BATCH = 2_000
 PARALLEL = 2
 
 
@@ -245,11 +248,19 @@ def _write(
         else:
             adapt = connection.ops.adapt_datetimefield_value
             stamp = adapt(now)
-            cursor.executemany(
+            sql = (
                 f"UPDATE {table} SET forecast_full_at = %s, forecast_slope = %s,"  # noqa: S608
-                " forecast_r2 = %s, forecast_computed_at = %s WHERE id = %s",
-                [(adapt(r[1]) if r[1] else None, r[2], r[3], stamp, r[0]) for r in rows],
+                " forecast_r2 = %s, forecast_computed_at = %s WHERE id = %s"
             )
+            # In batches, each its own transaction taking turns with the check-in
+            # writers: 300,000 updates at once would hold SQLite's lock for seconds.
+            for i in range(0, len(rows), SQLITE_WRITE_BATCH):
+                batch = rows[i : i + SQLITE_WRITE_BATCH]
+                with write_turn(), transaction.atomic():
+                    cursor.executemany(
+                        sql,
+                        [(adapt(r[1]) if r[1] else None, r[2], r[3], stamp, r[0]) for r in batch],
+                    )
 
 
 def recompute_forecasts(
@@ -297,8 +308,10 @@ def recompute_forecasts(
     report.volumes = len(rows)
     report.fit_s = round(time.monotonic() - mark, 3)
     mark = time.monotonic()
-    with transaction.atomic():
-        _write(rows, now)
+    # Each volume's row stands alone: the writes go in batches of their own (see
+    # _write) rather than one transaction that would hold SQLite's lock throughout.
+    _write(rows, now)
+    with write_turn(), transaction.atomic():
         report.cleared = (
             Volume.objects.filter(forecast_computed_at__lt=now)
             .exclude(forecast_slope__isnull=True, forecast_full_at__isnull=True)

@@ -11,8 +11,9 @@ older span (raw samples are kept ``METRICS_RAW_HOURS``).
 Statements are driven by the primary keys ((device, t) and (volume, t)): a chunk of
 device ids plus a time range is an index range per device, so the work is
 proportional to the rows rolled or deleted, never to the whole table. Deletes go in
-bounded batches (a chunk of ids per statement, each in its own transaction) so that
-SQLite's single writer is never held for long.
+bounded batches (a chunk of ids per statement, each in its own transaction, taking
+turns with the agent API's writers: monitoring/write_turn.py) so that SQLite's single
+writer is never held for long.
 """
 
 from __future__ import annotations
@@ -35,11 +36,14 @@ from atalaya.monitoring.models import (
     VolumeRollup,
     VolumeSample,
 )
+from atalaya.monitoring.write_turn import write_turn
 
 BUCKET_S = 900
 MIB = 1024 * 1024
 LOOKBACK_BUCKETS = 2
-ID_CHUNK = 1000
+# Ids per statement: small enough that each transaction holds SQLite's write turn
+# for tens of milliseconds, so check-ins are stored between two chunks.
+ID_CHUNK = 250
 
 
 @dataclass
@@ -127,7 +131,7 @@ def rollup(
     start = (start // BUCKET_S) * BUCKET_S
     for model, sql_of in ((Device, _metric_sql), (Volume, _volume_sql)):
         for ids in _chunks(model):
-            with transaction.atomic(), connection.cursor() as cursor:
+            with write_turn(), transaction.atomic(), connection.cursor() as cursor:
                 cursor.execute(sql_of(len(ids)), [*ids, start, end])
                 rows = max(cursor.rowcount, 0)
             if model is Device:
@@ -145,7 +149,7 @@ def _delete_older(
     deleted = 0
     for ids in _chunks(owner):
         marks = ", ".join(["%s"] * len(ids))
-        with transaction.atomic(), connection.cursor() as cursor:
+        with write_turn(), transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(
                 f"DELETE FROM {table} WHERE {key} IN ({marks}) AND {column} < %s",  # noqa: S608
                 [*ids, cutoff],

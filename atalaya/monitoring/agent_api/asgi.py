@@ -17,23 +17,17 @@ Run it with ``atalaya agent_serve`` (also started by ``atalaya serve``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import queue
 import random
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import django
-
-try:
-    import fcntl
-except ImportError:  # Windows: one process per database there
-    fcntl = None  # type: ignore[assignment]
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "atalaya.settings")
 django.setup()
@@ -61,6 +55,7 @@ from atalaya.monitoring.agent_api.wire import (  # noqa: E402
     parse_checkin,
     token_hash_from_header,
 )
+from atalaya.monitoring.write_turn import write_turn  # noqa: E402
 
 log = logging.getLogger("atalaya.agent_api")
 
@@ -93,12 +88,6 @@ class Writer:
         self.waiting = 0
         self.batches = 0
         self._tuned: Any = None
-        self._lock_fd: int | None = None
-        database = settings.DATABASES["default"]
-        if fcntl is not None and database["ENGINE"].endswith("sqlite3"):
-            name = str(database["NAME"])
-            if not name.startswith("file:") and name != ":memory:":
-                self._lock_fd = os.open(f"{name}.agent-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
         # batches, check-ins, seconds storing, largest batch, since (perf_counter)
         self.totals: list[Any] = [0, 0, 0.0, 0, time.perf_counter(), 0.0]
         self.thread = threading.Thread(target=self._run, name="agent-api-writer", daemon=True)
@@ -145,24 +134,6 @@ class Writer:
                 self._stats(len(batch), time.perf_counter() - started, time.thread_time() - cpu)
             self.loop.call_soon_threadsafe(self._resolve, [f for _c, f in batch], outcomes)
         connection.close()
-
-    @contextlib.contextmanager
-    def _turn(self) -> Iterator[None]:
-        """On SQLite, the writers of all agent API processes take turns by a file lock.
-
-        SQLite lets one writer in at a time and makes the others poll, sleeping longer
-        each time (up to 100 ms): two processes would starve each other's batches. A
-        blocking ``flock`` hands the database over the moment the other commits, while
-        each process's event loop goes on parsing on its own core.
-        """
-        if self._lock_fd is None:
-            yield
-            return
-        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def _tune_sqlite(self) -> None:
         connection.ensure_connection()
@@ -214,7 +185,7 @@ class Writer:
         try:
             # Read and build the rows first; only the writes take the database's turn.
             prepared = prepare_checkins(checkins)
-            with self._turn(), transaction.atomic():
+            with write_turn(), transaction.atomic():
                 return store_prepared(prepared)
         except Exception:
             if len(checkins) == 1:
@@ -227,7 +198,7 @@ class Writer:
         outcomes = []
         for checkin in checkins:
             try:
-                with self._turn():
+                with write_turn():
                     outcomes.extend(ingest_checkins([checkin]))
             except DatabaseError:
                 log.exception("a check-in could not be stored")

@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from atalaya_agent.config import NotEnrolledError, State
 from atalaya_agent.runner import Agent
@@ -175,7 +176,8 @@ def test_server_config_is_stored_and_followed(enrolled_dir: Path, stub: Stub) ->
         "version": 2,
         "checkin_interval_s": 120,
         "services": ["cron"],
-        "processes": ["python"],
+        # This test's own process, by whatever name it runs under.
+        "processes": [psutil.Process().name()],
     }
     agent.collect()
     agent.sync()
@@ -185,7 +187,8 @@ def test_server_config_is_stored_and_followed(enrolled_dir: Path, stub: Stub) ->
     agent.sync()
     last = stub.requests[-1]
     assert last["config_version"] == 2
-    assert last["state"]["processes"]["python"] >= 1 and "cron" in last["state"]["services"]
+    assert last["state"]["processes"][psutil.Process().name()] >= 1
+    assert "cron" in last["state"]["services"]
     assert agent.interval == 60  # next_checkin_s of the answer
     agent.close()
 

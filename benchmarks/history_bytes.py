@@ -25,6 +25,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--devices", type=int, default=500)
     parser.add_argument("--hours", type=int, default=24)
+    parser.add_argument(
+        "--per-bucket",
+        action="store_true",
+        help="roll up one 15-minute bucket at a time, as the periodic task does (the rollup"
+        " indexes then fill as in production, not as one sorted bulk load)",
+    )
     args = parser.parse_args()
     if "ATALAYA_DATABASE_URL" not in os.environ:
         path = Path(tempfile.gettempdir()) / "atalaya-history-bytes.sqlite3"
@@ -81,7 +87,11 @@ def main() -> None:
                 for k, v in enumerate(volumes)
                 for t in range(start, end, 60)
             )
-    retention.rollup(start=start, end=end)
+    if args.per_bucket:
+        for bucket in range(start, end, retention.BUCKET_S):
+            retention.rollup(start=bucket, end=bucket + retention.BUCKET_S)
+    else:
+        retention.rollup(start=start, end=end)
     if connection.vendor == "sqlite":
         with connection.cursor() as cursor:
             cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")

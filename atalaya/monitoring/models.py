@@ -258,6 +258,17 @@ class RealField(models.FloatField):
         return "real"
 
 
+class Int4ForeignKey(models.ForeignKey):
+    """A foreign key held in a 4-byte ``integer`` column although the target's key is a
+    ``bigint``: the rollup tables hold ~400 rows a device-day for 90 days, and on
+    PostgreSQL 4 bytes off the key are 8 off every row and every index entry (the
+    alignment). Good while ids stay below 2³¹ (two billion devices or volumes ever
+    enrolled); past that an insert fails loudly ("integer out of range")."""
+
+    def db_type(self, connection: Any) -> str:
+        return "integer"
+
+
 class MetricRollup(models.Model):
     """A device's metrics over one 15-minute bucket, kept 90 days: what 7- and 30-day
     charts read.
@@ -265,11 +276,11 @@ class MetricRollup(models.Model):
     Sized for ~100 rows a device-day over 90 days: ``bucket`` is the bucket's number
     (its first epoch second / 900; an integer, good for 60,000 years), percentages are
     hundredths of a percent in a smallint (0.01 % is finer than any chart), the load a
-    ``real``. A row is 28 bytes of data instead of 72 (PostgreSQL pads the rest).
+    ``real``, the device key an ``integer``: 24 bytes of data a row instead of 72.
     """
 
     pk = models.CompositePrimaryKey("device", "bucket")
-    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="+", db_index=False)
+    device = Int4ForeignKey(Device, on_delete=models.CASCADE, related_name="+", db_index=False)
     bucket = models.IntegerField()
     samples = models.PositiveSmallIntegerField()
     cpu_avg_x100 = models.SmallIntegerField(null=True)
@@ -288,11 +299,12 @@ class VolumeRollup(models.Model):
 
     ``bucket`` is the bucket's number (first epoch second / 900); free space is in whole
     MiB (an integer column: 2 PiB at most, and the forecast fits whole MiB anyway), the
-    peak use in hundredths of a percent. 24 bytes of data a row instead of 48.
+    peak use in hundredths of a percent, the volume key an ``integer``: 20 bytes of data a
+    row instead of 48, and 8 fewer in each primary-key entry.
     """
 
     pk = models.CompositePrimaryKey("volume", "bucket")
-    volume = models.ForeignKey(Volume, on_delete=models.CASCADE, related_name="+", db_index=False)
+    volume = Int4ForeignKey(Volume, on_delete=models.CASCADE, related_name="+", db_index=False)
     bucket = models.IntegerField()
     samples = models.PositiveSmallIntegerField()
     used_pct_max_x100 = models.SmallIntegerField()

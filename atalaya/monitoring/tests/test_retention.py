@@ -133,3 +133,41 @@ def test_rollup_values_survive_the_small_columns(world):
     assert row.load1_avg == pytest.approx(1234.5)
     vol = VolumeRollup.objects.get(volume=volume)
     assert vol.free_avg_mib == 100 * 1024 * 1024 and vol.used_pct_max_x100 == 10000
+
+
+@pytest.mark.django_db
+def test_rollup_tables_have_the_compact_layout():
+    """The layout that keeps a device-day under 50 KB (migrations 0006 and 0007)."""
+    from django.db import connection
+
+    expected = {
+        "monitoring_metricrollup": {
+            "device_id": "integer",
+            "bucket": "integer",
+            "cpu_avg_x100": "smallint",
+            "load1_avg": "real",
+        },
+        "monitoring_volumerollup": {
+            "volume_id": "integer",
+            "bucket": "integer",
+            "used_pct_max_x100": "smallint",
+            "free_avg_mib": "integer",
+        },
+    }
+    with connection.cursor() as cursor:
+        for table, columns in expected.items():
+            if connection.vendor == "postgresql":
+                cursor.execute(
+                    "SELECT column_name, data_type FROM information_schema.columns"
+                    " WHERE table_name = %s",
+                    [table],
+                )
+                types = dict(cursor.fetchall())
+                assert {c: types[c] for c in columns} == columns
+            else:
+                cursor.execute("SELECT sql FROM sqlite_schema WHERE name = %s", [table])
+                sql = cursor.fetchone()[0]
+                assert sql.endswith("WITHOUT ROWID")
+                # SQLite stores integers by value: its key columns stay declared bigint.
+                owners = ("device_id", "volume_id")
+                assert all(f'"{c}" {t}' in sql for c, t in columns.items() if c not in owners)

@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -65,6 +65,7 @@ from atalaya.monitoring.evaluate.facts import (
 from atalaya.monitoring.evaluate.observe import observe
 from atalaya.monitoring.evaluate.rows import Observation, _Device, _Facts, _Plan, _State
 from atalaya.monitoring.models import Alert, Check, CheckKind, CheckState, Device
+from atalaya.monitoring.write_turn import write_turn
 
 __all__ = ["EvaluationReport", "Observation", "evaluate_chunk", "evaluate_since", "observe"]
 
@@ -221,7 +222,8 @@ def _write_states(writes: list[_State]) -> int:
     unique = list({id(st): st for st in writes}.values())
     adapt = connection.ops.adapt_datetimefield_value
     table = _q(CheckState._meta.db_table)
-    with connection.cursor() as cursor:
+    # SQLite: the agent API's writers and ours take turns (write_turn.py).
+    with write_turn(), transaction.atomic(), connection.cursor() as cursor:
         cursor.executemany(
             f"INSERT INTO {table} (device_id, key, is_failing, consecutive_failures,"  # noqa: S608
             " consecutive_passes, value, message, evaluated_at)"
@@ -281,22 +283,24 @@ def _touch_alerts(decided: _Chunk, now: datetime, report: EvaluationReport) -> N
     need = {d for d, _o, _r in todo} | {r[0] for r in resolves}
     devices = Device.objects.select_related("site").in_bulk(sorted(need))
     for device_id, obs, reason in todo:
-        alerts.raise_or_update(
-            device=devices[device_id],
-            kind=obs.kind,
-            target=obs.target,
-            severity=obs.severity,
-            message=obs.message,
-            value=obs.value,
-            suppressed_reason=reason,
-            now=now,
-        )
+        with write_turn():  # one alert's transactions at a time, not the chunk's
+            alerts.raise_or_update(
+                device=devices[device_id],
+                kind=obs.kind,
+                target=obs.target,
+                severity=obs.severity,
+                message=obs.message,
+                value=obs.value,
+                suppressed_reason=reason,
+                now=now,
+            )
         report.alerts_raised += 1
     for device_id, kind, target, why in resolves:
-        if alerts.resolve_open(
-            device=devices[device_id], kind=kind, target=target, now=now, reason=why
-        ):
-            report.alerts_resolved += 1
+        with write_turn():
+            resolved = alerts.resolve_open(
+                device=devices[device_id], kind=kind, target=target, now=now, reason=why
+            )
+        report.alerts_resolved += resolved
 
 
 class _CheckBook:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection
 
 from atalaya.monitoring import retention
 from atalaya.monitoring.models import MetricRollup, MetricSample, VolumeRollup, VolumeSample
@@ -111,8 +112,14 @@ def test_storage_per_device_day_measures_the_tables(world):
     retention.rollup(start=start, end=NOW_T // 900 * 900)
     figures = retention.storage_per_device_day()
     assert figures["raw_bytes_per_device_day"] > 1440 * 8  # at least the numbers themselves
-    assert 0 < figures["rollup_bytes_per_device_day"] < figures["raw_bytes_per_device_day"]
+    assert figures["rollup_bytes_per_device_day"] > 0
     assert figures["bytes_per_device_day"] > figures["rollup_bytes_per_device_day"]
+    if connection.vendor == "sqlite":
+        # PostgreSQL's relation sizes in a test database also hold the dead rows that
+        # earlier tests' rolled-back transactions left (no VACUUM runs between tests),
+        # so only SQLite's live pages can be compared here; benchmarks/history_bytes.py
+        # measures both databases on a fresh one.
+        assert figures["rollup_bytes_per_device_day"] < figures["raw_bytes_per_device_day"]
     # A day of rollups covers a day: 96 buckets of 15 minutes a device.
     assert figures["tables"]["monitoring_metricrollup"]["rows"] == 3 * 96
 

@@ -68,6 +68,10 @@ def run_command(argv: list[str], timeout: float = COMMAND_TIMEOUT_S) -> tuple[in
     return proc.returncode, proc.stdout.decode("utf-8", "replace")
 
 
+class Unsupported(Exception):
+    """This platform cannot provide the metric: it is reported missing, never guessed."""
+
+
 class Collector:
     """Takes samples and snapshots, remembering what is missing on this platform.
 
@@ -174,7 +178,7 @@ class Collector:
             )
         if system == "windows":
             return _windows_reboot_pending()
-        raise NotImplementedError(f"reboot pending is not known on {system}")
+        raise Unsupported(f"reboot pending is not known on {system}")
 
     def services(self, names: list[str]) -> dict[str, str]:
         """``running``, ``stopped`` or ``missing`` for each name (``unknown`` if no probe)."""
@@ -185,7 +189,7 @@ class Collector:
             return {name: _windows_service(name) for name in names}
         if system == "linux" and shutil.which("systemctl"):
             return _systemd_services(names)
-        raise NotImplementedError(f"services cannot be probed on {system}")
+        raise Unsupported(f"services cannot be probed on {system}")
 
     def processes(self, names: list[str]) -> dict[str, int]:
         """How many running processes have each name (case-insensitive, ``.exe`` ignored)."""
@@ -518,7 +522,7 @@ def installed_software() -> list[dict[str, str]]:
     elif system == "windows":
         items = _windows_software()
     else:
-        raise NotImplementedError(f"installed software is not listed on {system}")
+        raise Unsupported(f"installed software is not listed on {system}")
     items.sort(key=lambda item: (item["name"].lower(), item["version"]))
     return items[:MAX_SOFTWARE]
 

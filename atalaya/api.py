@@ -141,6 +141,7 @@ def on_unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 
 def _register_routers() -> None:
+    from atalaya.billing.api import router as billing_router
     from atalaya.comms.api import router as comms_router
     from atalaya.core.api import router as core_router
     from atalaya.monitoring.api import router as monitoring_router
@@ -152,6 +153,7 @@ def _register_routers() -> None:
     api.add_router("/announcements", comms_router)
     api.add_router("/", monitoring_router)
     api.add_router("/", alerts_router)
+    api.add_router("/billing", billing_router)
 
 
 _register_routers()

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "atalaya.mail",
     "atalaya.comms",
     "atalaya.monitoring",
+    "atalaya.billing",
     "atalaya.portal",
 ]
 

@@ -14,6 +14,7 @@ urlpatterns = [
     path("mail/", include("atalaya.mail.urls")),
     path("announcements/", include("atalaya.comms.urls")),
     path("monitoring/", include("atalaya.monitoring.urls")),
+    path("billing/", include("atalaya.billing.urls")),
     path("portal/", include("atalaya.portal.urls")),
     path("agent/v1/", include("atalaya.monitoring.agent_api.urls")),
     path("api/v1/", api.urls),

@@ -196,6 +196,13 @@ class Invoice(models.Model):
                 condition=Q(total=models.F("net_total") + models.F("vat_total")),
                 name="invoice_total_is_net_plus_vat",
             ),
+            # The recurring run drafts an agreement's period once: a second run (or a
+            # second worker) cannot draft it again; a discarded draft frees the period.
+            models.UniqueConstraint(
+                fields=["agreement", "period_start"],
+                condition=Q(agreement__isnull=False, kind="invoice") & ~Q(status="discarded"),
+                name="invoice_once_per_agreement_period",
+            ),
         ]
         indexes = [
             models.Index(fields=["client", "status"]),

@@ -182,6 +182,7 @@ class OutboundKind(models.TextChoices):
     ASSIGNED = "assigned", _("Ticket assigned")
     SLA_DUE = "sla_due", _("SLA due soon")
     ANNOUNCEMENT = "announcement", _("Announcement")
+    INVOICE = "invoice", _("Invoice")
 
 
 class OutboundMessageQuerySet(models.QuerySet["OutboundMessage"]):
@@ -259,6 +260,9 @@ class OutboundMessage(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="")
+    # Set when the mail has OutboundAttachment rows, so building the many plain mails
+    # costs no query for attachments they do not have.
+    has_attachments = models.BooleanField(default=False)
 
     objects = OutboundMessageQuerySet.as_manager()
 
@@ -278,6 +282,30 @@ class OutboundMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} to {self.to_address} ({self.status})"
+
+
+class OutboundAttachment(models.Model):
+    """A file sent with an outbox mail (an invoice's PDF), stored with the row it belongs to.
+
+    The bytes live in the database, not on disk, so the mail is built from its rows
+    alone and a re-send after a crash is byte for byte the same mail.
+    """
+
+    message = models.ForeignKey(
+        OutboundMessage, on_delete=models.CASCADE, related_name="attachments"
+    )
+    position = models.PositiveIntegerField(default=0)
+    filename = models.CharField(max_length=200)
+    content_type = models.CharField(max_length=100, default="application/octet-stream")
+    content = models.BinaryField()
+    size = models.PositiveIntegerField(default=0)
+    sha256 = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["message_id", "position", "id"]
+
+    def __str__(self) -> str:
+        return self.filename
 
 
 class FailingAddress(models.Model):

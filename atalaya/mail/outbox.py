@@ -19,7 +19,7 @@ import hashlib
 import logging
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from email import message_from_bytes
@@ -42,6 +42,7 @@ from atalaya.mail import addressing, smtp
 from atalaya.mail.models import (
     Delivery,
     FailingAddress,
+    OutboundAttachment,
     OutboundKind,
     OutboundMessage,
 )
@@ -99,11 +100,13 @@ def queue_mail(
     in_reply_to: str = "",
     references: str = "",
     now: datetime | None = None,
+    attachments: Sequence[tuple[str, str, bytes]] = (),
 ) -> OutboundMessage | None:
     """Queue one mail to one recipient, once per ``key``; None if the key was queued before.
 
     The Message-ID is fixed now, so the mail and any re-send of it are the same mail.
     Runs in a savepoint so a duplicate key does not spoil the caller's transaction.
+    ``attachments`` are (filename, content type, bytes), stored with the row.
     """
     now = now or timezone.now()
     message = OutboundMessage(
@@ -128,10 +131,23 @@ def queue_mail(
         references=_one_line(references, 4000),
         created_at=now,
         next_attempt_at=now,
+        has_attachments=bool(attachments),
     )
     try:
         with transaction.atomic():
             message.save()
+            OutboundAttachment.objects.bulk_create(
+                OutboundAttachment(
+                    message=message,
+                    position=position,
+                    filename=_attachment_name(filename),
+                    content_type=_content_type(content_type),
+                    content=bytes(content),
+                    size=len(content),
+                    sha256=hashlib.sha256(content).hexdigest(),
+                )
+                for position, (filename, content_type, content) in enumerate(attachments)
+            )
     except IntegrityError:
         if OutboundMessage.objects.filter(idempotency_key=message.idempotency_key).exists():
             return None
@@ -142,6 +158,25 @@ def queue_mail(
 # ---------------------------------------------------------------------------------------
 # The message
 # ---------------------------------------------------------------------------------------
+
+
+def _attachment_name(name: str) -> str:
+    """A file name safe in a header: ASCII letters, digits and ``._-`` (others become _)."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", _one_line(name, 150)).strip("._") or "attachment"
+    return cleaned[:150]
+
+
+def _content_type(value: str) -> str:
+    value = _one_line(value, 100).lower()
+    return (
+        value if re.fullmatch(r"[a-z0-9.+-]+/[a-z0-9.+-]+", value) else "application/octet-stream"
+    )
+
+
+def _base64_lines(content: bytes) -> bytes:
+    """Base64 in lines of 76 characters with CRLF ends (RFC 2045)."""
+    encoded = binascii.b2a_base64(content, newline=False)
+    return b"".join(encoded[i : i + 76] + b"\r\n" for i in range(0, len(encoded), 76))
 
 
 # A header line is folded (at a space) past this length: RFC 5322's "SHOULD" of 78.
@@ -227,26 +262,58 @@ def message_bytes(message: OutboundMessage) -> bytes:
     MIME boundary comes from the Message-ID, so a re-sent copy is byte for byte equal.
     """
     headers = _headers(message)
-    text = _quoted_printable(message.body_text)
-    if message.body_html:
-        boundary = "=_atalaya_" + hashlib.sha256(message.message_id.encode()).hexdigest()[:32]
-        headers.append(("Content-Type", f'multipart/alternative; boundary="{boundary}"'))
+    content_type, body = _body(message)
+    if message.has_attachments:
+        # The boundary, like the alternative one, comes from the Message-ID: a re-sent
+        # copy is the same bytes.
+        boundary = "=_atalaya_mixed_" + hashlib.sha256(message.message_id.encode()).hexdigest()[:26]
         mark = f"--{boundary}".encode()
-        body = b"".join(
-            [
-                b"This is a multi-part message in MIME format.\r\n\r\n",
-                mark + b"\r\n" + _TEXT_PART % b"plain" + b"\r\n\r\n" + text + b"\r\n",
-                mark + b"\r\n" + _TEXT_PART % b"html" + b"\r\n\r\n",
-                _quoted_printable(message.body_html) + b"\r\n",
-                mark + b"--\r\n",
-            ]
-        )
+        parts = [b"This is a multi-part message in MIME format.\r\n\r\n"]
+        parts.append(mark + b"\r\n" + "\r\n".join(content_type).encode() + b"\r\n\r\n")
+        parts.append(body + b"\r\n")
+        for attachment in message.attachments.order_by("position", "id"):
+            name = _attachment_name(attachment.filename)
+            parts.append(
+                mark
+                + b"\r\n"
+                + (
+                    f'Content-Type: {_content_type(attachment.content_type)}; name="{name}"\r\n'
+                    f'Content-Disposition: attachment; filename="{name}"\r\n'
+                    "Content-Transfer-Encoding: base64\r\n\r\n"
+                ).encode()
+                + _base64_lines(bytes(attachment.content))
+            )
+        parts.append(mark + b"--\r\n")
+        headers.append(("Content-Type", f'multipart/mixed; boundary="{boundary}"'))
+        body = b"".join(parts)
     else:
-        headers.append(("Content-Type", 'text/plain; charset="utf-8"'))
-        headers.append(("Content-Transfer-Encoding", "quoted-printable"))
-        body = text
+        for line in content_type:
+            name, _sep, value = line.partition(": ")
+            headers.append((name, value))
     head = "\r\n".join(_fold(name, value) for name, value in headers)
     return head.encode("ascii", "replace") + b"\r\n\r\n" + body
+
+
+def _body(message: OutboundMessage) -> tuple[list[str], bytes]:
+    """The mail's text (and HTML alternative): its Content-* header lines and its bytes."""
+    text = _quoted_printable(message.body_text)
+    if not message.body_html:
+        return [
+            'Content-Type: text/plain; charset="utf-8"',
+            "Content-Transfer-Encoding: quoted-printable",
+        ], text
+    boundary = "=_atalaya_" + hashlib.sha256(message.message_id.encode()).hexdigest()[:32]
+    mark = f"--{boundary}".encode()
+    body = b"".join(
+        [
+            b"This is a multi-part message in MIME format.\r\n\r\n",
+            mark + b"\r\n" + _TEXT_PART % b"plain" + b"\r\n\r\n" + text + b"\r\n",
+            mark + b"\r\n" + _TEXT_PART % b"html" + b"\r\n\r\n",
+            _quoted_printable(message.body_html) + b"\r\n",
+            mark + b"--\r\n",
+        ]
+    )
+    return [f'Content-Type: multipart/alternative; boundary="{boundary}"'], body
 
 
 def build_message(message: OutboundMessage) -> EmailMessage:

@@ -42,7 +42,8 @@ IN_FLIGHT_STATUSES = (CollectionStatus.SCHEDULED, CollectionStatus.SUBMITTED)
 
 
 def _sum_of(queryset: QuerySet[Any], field: str) -> Coalesce:
-    summed = queryset.values("g").annotate(s=Sum(field)).values("s")[:1]
+    # No ordering: a model's default ordering would join the GROUP BY (PostgreSQL refuses).
+    summed = queryset.order_by().values("g").annotate(s=Sum(field)).values("s")[:1]
     return Coalesce(Subquery(summed, output_field=_MONEY), Value(ZERO), output_field=_MONEY)
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Round
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -192,8 +193,12 @@ class Invoice(models.Model):
                 condition=Q(kind="invoice") | Q(corrects__isnull=False),
                 name="credit_note_corrects_an_invoice",
             ),
+            # Rounded to cents: SQLite adds NUMERIC columns as floats (94.67 + 3.79 is
+            # 98.46000000000001 there); PostgreSQL's numeric sum is exact either way.
             models.CheckConstraint(
-                condition=Q(total=models.F("net_total") + models.F("vat_total")),
+                condition=Q(
+                    total=Round(models.F("net_total") + models.F("vat_total"), precision=2)
+                ),
                 name="invoice_total_is_net_plus_vat",
             ),
             # The recurring run drafts an agreement's period once: a second run (or a

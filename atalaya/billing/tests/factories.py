@@ -11,11 +11,11 @@ from decimal import Decimal
 from typing import Any
 
 from atalaya.billing.models import (
+    BillingProfile,
+    BillingSettings,
     Invoice,
-    InvoiceKind,
     InvoiceLine,
     InvoiceSeries,
-    InvoiceStatus,
     InvoiceVatTotal,
     Product,
 )
@@ -36,6 +36,17 @@ def series(code: str = "F2026", prefix: str = "F2026-") -> InvoiceSeries:
     return found or InvoiceSeries.objects.create(code=code, prefix=prefix)
 
 
+def credit_series(code: str = "R2026", prefix: str = "R2026-") -> InvoiceSeries:
+    """A series for credit notes, named by the invoices' series ``series()``."""
+    found = InvoiceSeries.objects.filter(code=code).first() or InvoiceSeries.objects.create(
+        code=code, prefix=prefix, is_for_credit_notes=True
+    )
+    InvoiceSeries.objects.filter(code="F2026", credit_note_series__isnull=True).update(
+        credit_note_series=found
+    )
+    return found
+
+
 def product(code: str = "remote-worker", price: str = "25.00", **fields: Any) -> Product:
     found = Product.objects.filter(code=code).first()
     if found:
@@ -53,6 +64,7 @@ def draft_invoice(
 ) -> Invoice:
     """A draft with (description, quantity, unit price, VAT rate) lines and its totals."""
     lines = lines if lines is not None else [("Remote worker bundle", "3", "25.00", "21")]
+    fields.setdefault("language", client.language)
     invoice = Invoice.objects.create(client=client, series=fields.pop("series", series()), **fields)
     rows = []
     for position, (description, quantity, price, rate) in enumerate(lines):
@@ -81,6 +93,22 @@ def draft_invoice(
     return invoice
 
 
+def billing_ready(client: Client, tax_id: str = "B12345674") -> None:
+    """The seller's settings and the client's billing profile an invoice needs to be issued."""
+    settings_row = BillingSettings.load()
+    if not settings_row.legal_name or not settings_row.tax_id:
+        settings_row.legal_name = settings_row.legal_name or "Atalaya MSP S.L."
+        settings_row.tax_id = settings_row.tax_id or "A58818501"
+        settings_row.address = settings_row.address or "Calle Mayor 1, 28001 Madrid"
+        settings_row.save()
+    profile, _created = BillingProfile.objects.get_or_create(
+        client=client, defaults={"tax_id": tax_id, "address": "Calle Real 2", "city": "Sevilla"}
+    )
+    if not profile.tax_id:
+        profile.tax_id = tax_id
+        profile.save(update_fields=["tax_id"])
+
+
 def issued_invoice(
     client: Client,
     lines: list[tuple[str, str, str, str]] | None = None,
@@ -89,17 +117,18 @@ def issued_invoice(
     due_date: date | None = None,
     **fields: Any,
 ) -> Invoice:
-    """An issued invoice. Until billing's issue service exists this numbers it directly;
-    then it must go through the service (the invoicing work replaces this body)."""
+    """An invoice issued by the real service (gap-free number, snapshots, audit).
+
+    The client gets a billing profile with a valid tax id if it has none, and the
+    seller's settings are filled in, since an invoice cannot be issued without them.
+    """
+    from atalaya.billing.services.invoices import issue_invoice
+
+    billing_ready(client)
     invoice = draft_invoice(client, lines, **fields)
-    s = invoice.series
-    InvoiceSeries.objects.filter(pk=s.pk).update(next_number=s.next_number + 1)
-    s.refresh_from_db()
-    invoice.number = s.next_number - 1
-    invoice.code = f"{s.prefix}{invoice.number:05d}"
-    invoice.status = InvoiceStatus.ISSUED
-    invoice.kind = InvoiceKind.INVOICE
-    invoice.issue_date = issue_date or date(2026, 11, 1)
-    invoice.due_date = due_date or date(2026, 12, 1)
-    invoice.save()
-    return invoice
+    return issue_invoice(
+        actor=None,
+        invoice=invoice,
+        issue_date=issue_date or date(2026, 11, 1),
+        due_date=due_date or date(2026, 12, 1),
+    )

@@ -71,10 +71,20 @@ def test_a_credit_note_reduces_and_its_excess_is_credit(world, invoice):
         client=world.client_a, method="transfer", amount=invoice.total, received_on=date.today()
     )
     PaymentAllocation.objects.create(payment=payment, invoice=invoice, amount=invoice.total)
-    credit = issued_invoice(world.client_a, [("Refund", "-1", "10.00", "21")])
+    from atalaya.billing.services import invoices
+    from atalaya.billing.tests.factories import credit_series
+
+    credit_series()
+    credit = invoices.create_credit_note(
+        actor=None,
+        invoice=invoice,
+        reason="Refund",
+        lines=[
+            {"description": "Refund", "quantity": "-1", "unit_price": "10.00", "vat_rate": "21"}
+        ],
+    )
+    credit = invoices.issue_invoice(actor=None, invoice=credit, issue_date=date(2026, 11, 2))
     assert credit.total == Decimal("-12.10")
-    # The factory issues plain invoices; make this one a credit note of the first.
-    type(credit).objects.filter(pk=credit.pk).update(kind="credit_note", corrects=invoice)
     assert balance.open_balance(invoice) == Decimal("-12.10")
     assert balance.credit_balance(world.client_a.pk) == Decimal("12.10")
     assert balance.open_balances([invoice.pk, credit.pk]) == {

@@ -32,6 +32,8 @@ class BankStatement(models.Model):
     covers_until = models.DateField(null=True, blank=True)
     entry_count = models.PositiveIntegerField(default=0)
     matched_count = models.PositiveIntegerField(default=0)
+    # What the import did: new and duplicate entries, settled, returned, paid, unmatched.
+    summary = models.JSONField(default=dict, blank=True)
     imported_at = models.DateTimeField(default=timezone.now)
     imported_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -82,10 +84,16 @@ class BankEntry(models.Model):
     )
     matched_rule = models.CharField(max_length=30, blank=True, default="")
     matched_at = models.DateTimeField(null=True, blank=True)
+    # Why a person ignored the entry, or what the reconciliation noticed.
+    note = models.CharField(max_length=300, blank=True, default="")
 
     class Meta:
         ordering = ["-booking_date", "-id"]
-        indexes = [models.Index(fields=["status", "booking_date"])]
+        indexes = [
+            models.Index(fields=["status", "booking_date"]),
+            # The reconciliation finds a payer by the account it paid from before.
+            models.Index(fields=["counterparty_iban"], name="bankentry_counterparty_iban"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.booking_date} {self.amount}"

@@ -593,14 +593,15 @@ def settle_many(
     actor: User | None,
     items: list[tuple[Collection, int | None, date]],
     balances: dict[int, Decimal],
-) -> int:
+) -> set[int]:
     """Settle many submitted collections at once (a statement's batch booking): one
     compare-and-set UPDATE, then events, payments and allocations in bulk. Only the
     collections the UPDATE really moved get a payment. Runs in the caller's transaction;
     ``balances`` are the open balances of their invoices *as if* they were settled.
+    Returns the ids of the collections it moved.
     """
     if not items:
-        return 0
+        return set()
     now = timezone.now()
     ids = [c.pk for c, _e, _d in items]
     moved: set[int] = set()
@@ -616,38 +617,39 @@ def settle_many(
                 status=S.PROVISIONAL, settled_at=now
             )
         moved |= locked
-    actor_row = actor if actor is not None and actor.pk else None
+    actor_id = actor.pk if actor is not None and actor.pk else None
     done = [(c, e, d) for c, e, d in items if c.pk in moved]
-    CollectionEvent.objects.bulk_create(
+    reason = _("Settled by the bank.")
+    payment_services.insert_rows(
+        CollectionEvent,
         [
-            CollectionEvent(
-                collection=c,
-                at=now,
-                from_status=S.SUBMITTED,
-                to_status=S.PROVISIONAL,
-                reason=_("Settled by the bank."),
-                bank_entry_id=e,
-                actor=actor_row,
-            )
+            {
+                "collection_id": c.pk,
+                "at": now,
+                "from_status": S.SUBMITTED,
+                "to_status": S.PROVISIONAL,
+                "reason": reason,
+                "bank_entry_id": e,
+                "actor_id": actor_id,
+            }
             for c, e, _d in done
         ],
-        batch_size=2000,
     )
-    AuditEvent.objects.bulk_create(
+    payment_services.insert_rows(
+        AuditEvent,
         [
-            AuditEvent(
-                at=now,
-                actor=actor_row,
-                client_id=c.client_id,
-                object_type="collection",
-                object_id=str(c.public_id),
-                action="collection.provisional",
-                before={"status": S.SUBMITTED},
-                after={"status": S.PROVISIONAL, "bank_entry": e},
-            )
+            {
+                "at": now,
+                "actor_id": actor_id,
+                "client_id": c.client_id,
+                "object_type": "collection",
+                "object_id": str(c.public_id),
+                "action": "collection.provisional",
+                "before": {"status": S.SUBMITTED},
+                "after": {"status": S.PROVISIONAL, "bank_entry": e},
+            }
             for c, e, _d in done
         ],
-        batch_size=2000,
     )
     payment_services.record_payments_bulk(
         actor=actor,
@@ -658,7 +660,7 @@ def settle_many(
                 received_on=min(d, timezone.localdate()),
                 reference=c.end_to_end_id,
                 bank_entry_id=e,
-                invoice_id=c.invoice_id,
+                invoice_ids=(c.invoice_id,),
                 method=PaymentMethod.DIRECT_DEBIT,
                 collection_id=c.pk,
             )
@@ -668,7 +670,7 @@ def settle_many(
     )
     for c, _e, _d in done:
         c.status = S.PROVISIONAL
-    return len(done)
+    return moved
 
 
 @transaction.atomic

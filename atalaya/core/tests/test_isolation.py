@@ -130,7 +130,20 @@ SAMPLES: dict[str, Callable[[AWorld], Any]] = {
     "alert_id": lambda a: _an_alert_of_a(a).public_id,
     "window_id": lambda a: _a_window_of_a(a).public_id,
     "check_id": lambda a: _a_check_of_a(a).pk,
+    "invoice_id": lambda a: _an_invoice_of_a(a).public_id,
+    "line_id": lambda a: _an_invoice_of_a(a).lines.first().pk,
 }
+
+
+def _an_invoice_of_a(a: AWorld) -> Any:
+    """An issued invoice of client A (a line carries the marker), by the real service."""
+    from atalaya.billing.models import Invoice
+    from atalaya.billing.tests.factories import issued_invoice
+
+    found = Invoice.objects.filter(
+        client=a.world.client_a, lines__description="alfa-secret"
+    ).first()
+    return found or issued_invoice(a.world.client_a, [("alfa-secret", "1", "10.00", "21")])
 
 
 def _an_alert_of_a(a: AWorld) -> Any:

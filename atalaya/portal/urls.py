@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
+from atalaya.billing.views import portal as billing_views
 from atalaya.portal import views
 
 app_name = "portal"
@@ -22,4 +23,7 @@ urlpatterns = [
         views.announcement_detail,
         name="announcement_detail",
     ),
+    path("invoices/", billing_views.invoice_list, name="invoice_list"),
+    path("invoices/<uuid:invoice_id>/", billing_views.invoice_detail, name="invoice_detail"),
+    path("invoices/<uuid:invoice_id>/pdf/", billing_views.invoice_pdf, name="invoice_pdf"),
 ]

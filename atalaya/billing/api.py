@@ -5,3 +5,8 @@ from __future__ import annotations
 from ninja import Router
 
 router = Router(tags=["billing"])
+
+# Invoices (api_invoices.py): imported here so /api/v1/billing carries them.
+from atalaya.billing.api_invoices import router as _invoices_router  # noqa: E402
+
+router.add_router("", _invoices_router)

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from django.urls import path
 
+from atalaya.billing.views import agreements as agreement_views
+from atalaya.billing.views import bank as bank_views
+from atalaya.billing.views import catalog as catalog_views
 from atalaya.billing.views import invoices as invoice_views
+from atalaya.billing.views import payments as payment_views
 from atalaya.billing.views import profile as profile_views
+from atalaya.billing.views import sepa as sepa_views
 from atalaya.billing.views import settings as settings_views
+from atalaya.billing.views import time as time_views
 
 app_name = "billing"
 urlpatterns: list = [
@@ -35,4 +41,106 @@ urlpatterns: list = [
     path("clients/<uuid:client_id>/profile/", profile_views.profile_edit, name="profile_edit"),
     path("settings/", settings_views.settings_edit, name="settings"),
     path("series/", settings_views.series_list, name="series_list"),
+    # Payments, credit, SEPA direct debits and bank statements.
+    path("payments/", payment_views.payment_list, name="payment_list"),
+    path("payments/<uuid:payment_id>/", payment_views.payment_detail, name="payment_detail"),
+    path(
+        "payments/<uuid:payment_id>/reverse/", payment_views.payment_reverse, name="payment_reverse"
+    ),
+    path("invoices/<uuid:invoice_id>/pay/", payment_views.invoice_pay, name="invoice_pay"),
+    path(
+        "invoices/<uuid:invoice_id>/apply-credit/",
+        payment_views.invoice_apply_credit,
+        name="invoice_apply_credit",
+    ),
+    path("clients/<uuid:client_id>/credit/", payment_views.client_credit, name="client_credit"),
+    path(
+        "clients/<uuid:client_id>/payments/new/",
+        payment_views.client_payment_new,
+        name="client_payment_new",
+    ),
+    path("clients/<uuid:client_id>/mandates/", sepa_views.mandate_list, name="mandate_list"),
+    path("mandates/<uuid:mandate_id>/revoke/", sepa_views.mandate_revoke, name="mandate_revoke"),
+    path("collections/", sepa_views.collection_list, name="collection_list"),
+    path(
+        "collections/<uuid:collection_id>/",
+        sepa_views.collection_detail,
+        name="collection_detail",
+    ),
+    path(
+        "collections/<uuid:collection_id>/submit/",
+        sepa_views.collection_submit,
+        name="collection_submit",
+    ),
+    path(
+        "collections/<uuid:collection_id>/settle/",
+        sepa_views.collection_settle,
+        name="collection_settle",
+    ),
+    path(
+        "collections/<uuid:collection_id>/final/",
+        sepa_views.collection_final,
+        name="collection_final",
+    ),
+    path(
+        "collections/<uuid:collection_id>/return/",
+        sepa_views.collection_return,
+        name="collection_return",
+    ),
+    path(
+        "collections/<uuid:collection_id>/cancel/",
+        sepa_views.collection_cancel,
+        name="collection_cancel",
+    ),
+    path("batches/", sepa_views.batch_list, name="batch_list"),
+    path("batches/new/", sepa_views.batch_new, name="batch_new"),
+    path("batches/<uuid:batch_id>/", sepa_views.batch_detail, name="batch_detail"),
+    path("batches/<uuid:batch_id>/pain008.xml", sepa_views.batch_download, name="batch_download"),
+    path("batches/<uuid:batch_id>/submit/", sepa_views.batch_submit, name="batch_submit"),
+    path("bank/", bank_views.statement_list, name="statement_list"),
+    path(
+        "bank/statements/<uuid:statement_id>/",
+        bank_views.statement_detail,
+        name="statement_detail",
+    ),
+    path("bank/unmatched/", bank_views.unmatched_list, name="unmatched_list"),
+    path("bank/entries/<int:bank_entry_id>/match/", bank_views.entry_match, name="entry_match"),
+    path("bank/entries/<int:bank_entry_id>/ignore/", bank_views.entry_ignore, name="entry_ignore"),
+    # Catalogue, agreements, the recurring run, time approval and hour blocks.
+    path("catalog/", catalog_views.product_list, name="product_list"),
+    path("catalog/new/", catalog_views.product_new, name="product_new"),
+    path("catalog/<uuid:product_id>/", catalog_views.product_edit, name="product_edit"),
+    path("catalog/<uuid:product_id>/retire/", catalog_views.product_retire, name="product_retire"),
+    path("agreements/", agreement_views.agreement_list, name="agreement_list"),
+    path("agreements/new/", agreement_views.agreement_new, name="agreement_new"),
+    path(
+        "agreements/<uuid:agreement_id>/",
+        agreement_views.agreement_detail,
+        name="agreement_detail",
+    ),
+    path(
+        "agreements/<uuid:agreement_id>/edit/",
+        agreement_views.agreement_edit,
+        name="agreement_edit",
+    ),
+    path(
+        "agreements/<uuid:agreement_id>/lines/",
+        agreement_views.agreement_line_add,
+        name="agreement_line_add",
+    ),
+    path(
+        "agreements/<uuid:agreement_id>/lines/<int:agreement_line_id>/remove/",
+        agreement_views.agreement_line_remove,
+        name="agreement_line_remove",
+    ),
+    path(
+        "agreements/<uuid:agreement_id>/rates/",
+        agreement_views.agreement_rate_set,
+        name="agreement_rate_set",
+    ),
+    path("recurring/", agreement_views.recurring_run, name="recurring_run"),
+    path("time/", time_views.time_queue, name="time_queue"),
+    path("time/<int:entry_id>/decide/", time_views.time_decide, name="time_decide"),
+    path("hour-blocks/", time_views.hour_block_list, name="hour_block_list"),
+    path("hour-blocks/new/", time_views.hour_block_new, name="hour_block_new"),
 ]

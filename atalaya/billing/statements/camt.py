@@ -29,6 +29,11 @@ from atalaya.billing.statements import (
 
 _DANGEROUS = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 _NAMESPACE = re.compile(r"urn:iso:std:iso:20022:tech:xsd:(camt\.05[34])\.\d{3}\.\d{2}")
+# The root's default namespace declaration (how banks write camt), taken out before
+# parsing so the tree needs no renaming pass before lxml's own lookups by plain names.
+_DEFAULT_NAMESPACE = re.compile(
+    rb'\sxmlns="(urn:iso:std:iso:20022:tech:xsd:camt\.05[34]\.\d{3}\.\d{2})"'
+)
 _MAX_AMOUNT = Decimal("999999999999.99")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
@@ -203,6 +208,13 @@ def parse(data: bytes) -> ParsedStatement:
         raise StatementError(
             _("The XML file declares a DTD or entities; bank statements never do: refused.")
         )
+    namespace = ""
+    opening = data.find(b"<Document", 0, 65536)
+    head_end = data.find(b">", opening, opening + 4096) if opening >= 0 else -1
+    declared = _DEFAULT_NAMESPACE.search(data, opening, head_end) if head_end > 0 else None
+    if declared is not None:
+        namespace = declared.group(1).decode("ascii")
+        data = data[: declared.start()] + data[declared.end() :]
     try:
         root = etree.fromstring(data, _parser())
     except etree.XMLSyntaxError as exc:
@@ -217,11 +229,12 @@ def parse(data: bytes) -> ParsedStatement:
         raise StatementError(
             _("The XML file declares a DTD or entities; bank statements never do: refused.")
         )
-    match = _NAMESPACE.match(etree.QName(root).namespace or "")
+    match = _NAMESPACE.match(namespace or etree.QName(root).namespace or "")
     if match is None or _local(root.tag) != "Document":
         raise StatementError(_("The XML file is not a camt.053 or camt.054 document."))
     kind = match.group(1)
-    _strip_namespaces(root)
+    if not namespace:
+        _strip_namespaces(root)
     body = _child(root, "BkToCstmrStmt" if kind == "camt.053" else "BkToCstmrDbtCdtNtfctn")
     reports = _children(body, "Stmt" if kind == "camt.053" else "Ntfctn")
     if not reports:

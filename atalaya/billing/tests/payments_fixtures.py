@@ -68,3 +68,39 @@ def scheduled(invoice: Invoice, **kwargs: Any) -> Any:
 
     found = invoice.collections.filter(status="scheduled").first()
     return found or collections.schedule_collection(actor=None, invoice=invoice, **kwargs)
+
+
+def payments_world_of(client: Any) -> dict[str, Any]:
+    """Client A's payment, mandate, direct debit (in a batch), statement and bank entry for
+    the isolation walk; made once, found again on later calls."""
+    from atalaya.billing.models import BankEntry, CollectionBatch, Payment
+    from atalaya.billing.services import bank, collections, payments
+    from atalaya.billing.tests.statement_files import Line, camt053
+
+    mandate = Mandate.objects.filter(client=client, reference="ALFA-ISO-1").first()
+    if mandate is None:
+        creditor_settings()
+        mandate = mandate_of(client, reference="ALFA-ISO-1")
+        collection = scheduled(dd_invoice(client, mandate))
+        collections.create_batch(actor=None, due_on=collection.due_on, sequence="FRST")
+        invoice = issued_directly(client)
+        payments.record_payment(
+            actor=None,
+            client=client,
+            method="transfer",
+            amount="10.00",
+            received_on=date(2026, 11, 20),
+            reference="alfa-secret",
+            allocations=[(invoice, None)],
+        )
+        line = Line("80.75", remittance=f"alfa-secret {invoice.code}", bank_ref="ISO-1")
+        bank.import_statement(actor=None, data=camt053([line], iban=MSP_IBAN))
+    collection = mandate.collections.order_by("id").first()
+    assert collection is not None
+    return {
+        "mandate": mandate,
+        "collection": collection,
+        "batch": CollectionBatch.objects.get(collections=collection),
+        "payment": Payment.objects.filter(client=client, reference="alfa-secret").first(),
+        "entry": BankEntry.objects.filter(client=client).first(),
+    }

@@ -130,3 +130,14 @@ def test_a_statement_without_iban():
     data = camt053([Line("1.00")], iban=IBAN).replace(f"<IBAN>{IBAN}</IBAN>".encode(), b"")
     with pytest.raises(StatementError, match="IBAN"):
         parse_statement(data)
+
+
+def test_prefixed_namespace_reads_alike():
+    plain = camt053([Line("10.00", e2e="X1", remittance="F2026-00001")], iban=IBAN).decode()
+    head, body = plain.split("?>", 1)
+    body = body.replace("</", "\x00").replace("<", "<c:").replace("\x00", "</c:")
+    body = body.replace('<c:Document xmlns="', '<c:Document xmlns:c="')
+    parsed = parse_statement((head + "?>" + body).encode())
+    (entry,) = parsed.entries
+    assert entry.end_to_end_id == "X1" and entry.remittance == "F2026-00001"
+    assert parsed.account_iban == IBAN

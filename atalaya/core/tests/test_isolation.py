@@ -130,9 +130,55 @@ SAMPLES: dict[str, Callable[[AWorld], Any]] = {
     "alert_id": lambda a: _an_alert_of_a(a).public_id,
     "window_id": lambda a: _a_window_of_a(a).public_id,
     "check_id": lambda a: _a_check_of_a(a).pk,
+    "product_id": lambda a: _an_agreement_of_a(a).lines.first().product.public_id,
+    "agreement_id": lambda a: _an_agreement_of_a(a).public_id,
+    "agreement_line_id": lambda a: _an_agreement_of_a(a).lines.first().pk,
     "invoice_id": lambda a: _an_invoice_of_a(a).public_id,
     "line_id": lambda a: _an_invoice_of_a(a).lines.first().pk,
+    "payment_id": lambda a: _payments_of_a(a)["payment"].public_id,
+    "mandate_id": lambda a: _payments_of_a(a)["mandate"].public_id,
+    "collection_id": lambda a: _payments_of_a(a)["collection"].public_id,
+    "batch_id": lambda a: _payments_of_a(a)["batch"].public_id,
+    "statement_id": lambda a: _payments_of_a(a)["entry"].statement.public_id,
+    "bank_entry_id": lambda a: _payments_of_a(a)["entry"].pk,
 }
+
+
+def _an_agreement_of_a(a: AWorld) -> Any:
+    """An agreement of client A (its name carries the marker) with one line of a product."""
+    from datetime import date
+
+    from atalaya.billing.models import Agreement
+    from atalaya.billing.services import agreements, catalog
+    from atalaya.billing.tests.factories import series
+
+    found = Agreement.objects.filter(client=a.world.client_a, name="alfa-secret").first()
+    if found:
+        return found
+    product = catalog.create_product(
+        actor=None,
+        code="alfa-secret-fee",
+        name_en="alfa-secret fee",
+        name_es="alfa-secret cuota",
+        unit="fixed",
+        unit_price="10",
+    )
+    agreement = agreements.create_agreement(
+        actor=None,
+        client=a.world.client_a,
+        name="alfa-secret",
+        starts_on=date(2026, 1, 1),
+        series=series(),
+    )
+    agreements.add_line(actor=None, agreement=agreement, product=product)
+    return agreement
+
+
+def _payments_of_a(a: AWorld) -> Any:
+    """Client A's payment, mandate, direct debit, batch and matched bank entry."""
+    from atalaya.billing.tests.payments_fixtures import payments_world_of
+
+    return payments_world_of(a.world.client_a)
 
 
 def _an_invoice_of_a(a: AWorld) -> Any:

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from atalaya.comms import services as comms_services
 from atalaya.core import services as core_services
+from atalaya.core.demo.billing import load_billing
 from atalaya.core.demo.monitoring import load_monitoring
 from atalaya.core.demo.people import CLIENTS, DEMO_PASSWORD, STAFF, STAFF_MAIL_DOMAIN
 from atalaya.core.demo.plan import (
@@ -186,6 +187,7 @@ def load_demo(
             replayer.save(loader.progress)
         loader.mail()
         load_monitoring(loader, seed)
+        load_billing(loader, seed)
     events = TicketEvent.objects.filter(ticket__client__name__in=DEMO_CLIENT_NAMES).count()
     return DemoResult(
         tickets=len(plan.tickets),

@@ -10,3 +10,8 @@ router = Router(tags=["billing"])
 from atalaya.billing.api_invoices import router as _invoices_router  # noqa: E402
 
 router.add_router("", _invoices_router)
+
+# Catalogue, agreements, the recurring run, time approval and hour blocks (api_agreements.py).
+from atalaya.billing.api_agreements import router as _agreements_router  # noqa: E402
+
+router.add_router("", _agreements_router)

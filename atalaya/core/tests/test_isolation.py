@@ -145,32 +145,35 @@ SAMPLES: dict[str, Callable[[AWorld], Any]] = {
 
 
 def _an_agreement_of_a(a: AWorld) -> Any:
-    """An agreement of client A (its name carries the marker) with one line of a product."""
-    from datetime import date
+    """An agreement of client A (its name carries the marker) with one line of a product.
 
-    from atalaya.billing.models import Agreement
-    from atalaya.billing.services import agreements, catalog
+    Made directly, not through the services: it may first be asked for while a request
+    body is filled in, after the snapshot of A's state, so it must not write audit rows.
+    """
+    from datetime import date
+    from decimal import Decimal
+
+    from atalaya.billing.models import Agreement, AgreementLine, Product
     from atalaya.billing.tests.factories import series
 
     found = Agreement.objects.filter(client=a.world.client_a, name="alfa-secret").first()
     if found:
         return found
-    product = catalog.create_product(
-        actor=None,
+    product = Product.objects.create(
         code="alfa-secret-fee",
         name_en="alfa-secret fee",
         name_es="alfa-secret cuota",
         unit="fixed",
-        unit_price="10",
+        unit_price=Decimal(10),
     )
-    agreement = agreements.create_agreement(
-        actor=None,
+    agreement = Agreement.objects.create(
         client=a.world.client_a,
         name="alfa-secret",
         starts_on=date(2026, 1, 1),
+        billed_until=date(2026, 1, 1),
         series=series(),
     )
-    agreements.add_line(actor=None, agreement=agreement, product=product)
+    AgreementLine.objects.create(agreement=agreement, product=product)
     return agreement
 
 

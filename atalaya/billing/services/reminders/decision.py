@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 from django.db.models import Max, QuerySet
@@ -138,7 +138,7 @@ class Context:
     def today(self) -> date:
         return self.now.date()
 
-    @property
+    @cached_property
     def bank_is_stale(self) -> bool:
         return is_stale(self.bank_until, self.bank_max_age_hours, self.now)
 
@@ -349,15 +349,8 @@ def decide(f: Facts, ctx: Context) -> Decision:
     if f.kind != InvoiceKind.INVOICE:
         reasons.append(Reason("credit_note"))
         return Decision(f, reasons, None, fingerprint(f, None, ctx))
-    money = {
-        "balance": str(f.open_balance),
-        "paid": str(f.paid),
-        "credited": str(-f.credited),
-        "in_flight": str(f.in_flight),
-        "currency": f.currency,
-    }
     if f.open_balance <= ZERO:
-        reasons.append(Reason("settled", money))
+        reasons.append(Reason("settled", _money(f)))
     if ctx.global_pause is not None:
         reasons.append(Reason("global_pause", _pause_params(ctx.global_pause)))
     client_pause = ctx.client_pauses.get(f.client_id)
@@ -385,6 +378,7 @@ def decide(f: Facts, ctx: Context) -> Decision:
     ):
         reasons.append(Reason("no_recipient"))
     if level is not None and not any(r.blocks for r in reasons):
+        money = _money(f)
         covered = f.paid + f.in_flight - f.credited
         if covered > ZERO:
             reasons.append(
@@ -403,6 +397,16 @@ def decide(f: Facts, ctx: Context) -> Decision:
             )
         )
     return Decision(f, reasons, level, fingerprint(f, level, ctx))
+
+
+def _money(f: Facts) -> dict[str, Any]:
+    return {
+        "balance": str(f.open_balance),
+        "paid": str(f.paid),
+        "credited": str(-f.credited),
+        "in_flight": str(f.in_flight),
+        "currency": f.currency,
+    }
 
 
 def _next_level(
@@ -497,24 +501,25 @@ def _pause_params(pause: ReminderPause) -> dict[str, Any]:
 def fingerprint(f: Facts, level: Level | None, ctx: Context) -> str:
     """SHA-256 of what the decision rested on (not the day: days passing change nothing
     the person approved)."""
-    material = [
+    material = (
         f.id,
         f.status,
         f.kind,
-        str(f.total),
-        str(f.paid),
-        str(f.credited),
-        str(f.in_flight),
-        str(f.open_balance),
+        f.total,
+        f.paid,
+        f.credited,
+        f.in_flight,
+        f.open_balance,
         f.is_disputed,
-        f.due_date.isoformat() if f.due_date else None,
+        f.due_date,
         f.highest_step,
         f.last_sent_at.isoformat() if f.last_sent_at else None,
         f.returned_at.isoformat() if f.returned_at else None,
         ctx.policy_of_client.get(f.client_id, ctx.default_policy_id),
-        [level.step, level.kind, level.channel] if level else None,
-    ]
-    return hashlib.sha256(json.dumps(material).encode()).hexdigest()
+        (level.step, level.kind, level.channel) if level else None,
+    )
+    # Plain str() of each part: Decimals keep their cents, dates are ISO.
+    return hashlib.sha256("|".join(map(str, material)).encode()).hexdigest()
 
 
 def decide_many(facts: Iterable[Facts], ctx: Context) -> Iterator[Decision]:

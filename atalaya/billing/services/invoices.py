@@ -11,18 +11,16 @@ refused with a ValidationError naming the field, before anything is written.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import F, Max, Sum
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from atalaya.billing import money
@@ -38,23 +36,36 @@ from atalaya.billing.models import (
     InvoiceVatTotal,
     Mandate,
     PaymentMethod,
-    Product,
-    VatCategory,
     can_write_billing,
 )
-from atalaya.billing.models.common import IVA_RATES
+
+# The line checks, series and sending live in their own modules; the contract names
+# them here.
+from atalaya.billing.services.invoice_lines import (
+    MAX_AMOUNT,
+    MAX_DESCRIPTION,
+    MAX_LINES,
+    MAX_PRICE,
+    MAX_QUANTITY,
+    CleanLine,
+    check_range,
+    clean_line,
+    clean_lines,
+    line_rows,
+)
+from atalaya.billing.services.sending import (
+    pdf_filename,
+    recipients_of,
+    render_pdf,
+    send_invoice,
+)
+from atalaya.billing.services.series import create_series, set_series_active
 from atalaya.billing.taxids import validate_tax_id
-from atalaya.core.models import AuditEvent, Client, ContactMembership, User
+from atalaya.core.models import Client, User
 from atalaya.core.services import record_audit
 
-# The NUMERIC columns' ranges: an amount past them cannot be stored, so it is refused.
-MAX_AMOUNT = Decimal("999999999999.99")  # money: NUMERIC(14, 2)
-MAX_PRICE = Decimal("9999999999.9999")  # unit price: NUMERIC(14, 4)
-MAX_QUANTITY = Decimal("999999999.999")  # quantity: NUMERIC(12, 3)
-MAX_DESCRIPTION = 500
 MAX_NOTES = 5000
 MAX_REASON = 300
-MAX_LINES = 500
 ZERO = Decimal("0.00")
 EDITABLE_FIELDS = ("period_start", "period_end", "payment_method", "mandate", "notes", "series")
 
@@ -67,255 +78,6 @@ def _require_writer(actor: User | None) -> None:
 
 def _audit(actor: User | None, invoice: Invoice, action: str, **changes: Any) -> None:
     record_audit(actor, invoice, action, client=invoice.client, **changes)
-
-
-# ---------------------------------------------------------------------------------------
-# Lines: every value checked before anything is written
-# ---------------------------------------------------------------------------------------
-
-
-def _decimal(value: Any, field: str, places: int, maximum: Decimal, label: str) -> Decimal:
-    """A Decimal from a Decimal, int or string; floats are refused (they are not exact)."""
-    if isinstance(value, (bool, float)):
-        raise ValidationError(
-            {field: [_("%(label)s must be exact, not a float.") % {"label": label}]}
-        )
-    try:
-        number = value if isinstance(value, Decimal) else Decimal(str(value).strip())
-    except (InvalidOperation, ValueError, TypeError):
-        raise ValidationError(
-            {field: [_("“%(value)s” is not a number.") % {"value": str(value)[:40]}]}
-        ) from None
-    if not number.is_finite():
-        raise ValidationError({field: [_("%(label)s must be a finite number.") % {"label": label}]})
-    if abs(number) > maximum:
-        raise ValidationError(
-            {
-                field: [
-                    _("%(label)s is out of range (at most %(max)s).")
-                    % {"label": label, "max": maximum}
-                ]
-            }
-        )
-    exact = number.quantize(Decimal(1).scaleb(-places))
-    if exact != number:
-        raise ValidationError(
-            {field: [_("%(label)s takes at most %(n)d decimals.") % {"label": label, "n": places}]}
-        )
-    return exact
-
-
-@dataclass(frozen=True)
-class CleanLine:
-    product: Product | None
-    description: str
-    quantity: Decimal
-    unit: str
-    unit_price: Decimal
-    vat_category: str
-    vat_rate: Decimal
-    net_amount: Decimal
-    period_start: date | None
-    period_end: date | None
-    agreement_line_id: int | None
-
-
-def _product_text(product: Product, language: str) -> str:
-    text = product.name(language)
-    if product.is_package:
-        parts = [c.product.name(language) for c in product.components.select_related("product")]
-        if parts:
-            text = f"{text}: {', '.join(parts)}"
-    return text
-
-
-def clean_line(
-    data: Mapping[str, Any], *, currency: str, language: str, credit: bool = False
-) -> CleanLine:
-    """Check one line (a dict as the contract names it) and compute its net amount.
-
-    A product fills what the line does not say: description, price, unit and VAT.
-    Invoice lines take a positive quantity, credit note lines a negative one; a
-    price is never negative (a discount is a credit note, not a negative price).
-    """
-    unknown = set(data) - {
-        "product",
-        "description",
-        "quantity",
-        "unit_price",
-        "vat_category",
-        "vat_rate",
-        "unit",
-        "period_start",
-        "period_end",
-        "currency",
-        "agreement_line",
-        "agreement_line_id",
-    }
-    if unknown:
-        raise ValidationError(
-            {
-                "lines": [
-                    _("Unknown line fields: %(names)s.") % {"names": ", ".join(sorted(unknown))}
-                ]
-            }
-        )
-    line_currency = str(data.get("currency") or currency).strip().upper()
-    if line_currency != currency:
-        raise ValidationError(
-            {
-                "currency": [
-                    _("This invoice is in %(currency)s; a line in %(other)s cannot be added.")
-                    % {"currency": currency, "other": line_currency[:10]}
-                ]
-            }
-        )
-    product = data.get("product")
-    if product is not None and not isinstance(product, Product):
-        raise ValidationError({"product": [_("Unknown product.")]})
-    description = data.get("description")
-    if description in (None, "") and product is not None:
-        description = _product_text(product, language)
-    description = " ".join(str(description or "").split())
-    if not description:
-        raise ValidationError({"description": [_("A line needs a description.")]})
-    if len(description) > MAX_DESCRIPTION:
-        raise ValidationError(
-            {
-                "description": [
-                    _("A line's description is at most %(n)d characters (this one has %(len)d).")
-                    % {"n": MAX_DESCRIPTION, "len": len(description)}
-                ]
-            }
-        )
-    if data.get("quantity") in (None, ""):
-        raise ValidationError({"quantity": [_("A line needs a quantity.")]})
-    quantity = _decimal(data["quantity"], "quantity", 3, MAX_QUANTITY, _("The quantity"))
-    if quantity == 0:
-        raise ValidationError({"quantity": [_("The quantity cannot be zero.")]})
-    if credit and quantity > 0:
-        raise ValidationError({"quantity": [_("A credit note line takes a negative quantity.")]})
-    if not credit and quantity < 0:
-        raise ValidationError(
-            {
-                "quantity": [
-                    _("The quantity must be positive; correct an invoice with a credit note.")
-                ]
-            }
-        )
-    price_in = data.get("unit_price")
-    if price_in in (None, ""):
-        if product is None:
-            raise ValidationError({"unit_price": [_("A line needs a unit price.")]})
-        price_in = product.unit_price
-    unit_price = _decimal(price_in, "unit_price", 4, MAX_PRICE, _("The unit price"))
-    if unit_price < 0:
-        raise ValidationError({"unit_price": [_("The unit price cannot be negative.")]})
-    category = str(
-        data.get("vat_category") or (product.vat_category if product else VatCategory.STANDARD)
-    )
-    if category not in VatCategory.values:
-        raise ValidationError(
-            {"vat_category": [_("“%(value)s” is not a VAT category.") % {"value": category[:10]}]}
-        )
-    rate_in = data.get("vat_rate")
-    if rate_in in (None, ""):
-        rate_in = product.vat_rate if product else (None if category == "S" else "0")
-    if rate_in is None:
-        raise ValidationError({"vat_rate": [_("A line needs a VAT rate.")]})
-    vat_rate = _decimal(rate_in, "vat_rate", 2, Decimal(100), _("The VAT rate"))
-    if category == VatCategory.STANDARD:
-        if vat_rate not in IVA_RATES:
-            raise ValidationError(
-                {
-                    "vat_rate": [
-                        _("The VAT rate must be 21, 10 or 4 %% (or the line exempt), not %(rate)s.")
-                        % {"rate": vat_rate}
-                    ]
-                }
-            )
-    else:
-        # Exempt and reverse-charge lines carry no tax whatever rate they were given.
-        vat_rate = Decimal("0.00")
-    net = money.line_net(quantity, unit_price)
-    if abs(net) > MAX_AMOUNT:
-        raise ValidationError({"quantity": [_("The line's amount is out of range.")]})
-    start, end = data.get("period_start"), data.get("period_end")
-    for name, value in (("period_start", start), ("period_end", end)):
-        if value is not None and not isinstance(value, date):
-            raise ValidationError({name: [_("Enter a valid date.")]})
-    if start and end and end < start:
-        raise ValidationError({"period_end": [_("The period ends before it starts.")]})
-    unit = str(data.get("unit") or (product.unit if product else ""))[:10]
-    agreement_line = data.get("agreement_line")
-    agreement_line_id = getattr(agreement_line, "pk", None) or data.get("agreement_line_id")
-    return CleanLine(
-        product=product,
-        description=description,
-        quantity=quantity,
-        unit=unit,
-        unit_price=unit_price,
-        vat_category=category,
-        vat_rate=vat_rate,
-        net_amount=net,
-        period_start=start,
-        period_end=end,
-        agreement_line_id=agreement_line_id,
-    )
-
-
-def _clean_lines(
-    lines: Iterable[Mapping[str, Any]], *, currency: str, language: str, credit: bool
-) -> list[CleanLine]:
-    cleaned = []
-    for index, data in enumerate(lines):
-        if index >= MAX_LINES:
-            raise ValidationError(
-                {"lines": [_("An invoice has at most %(n)d lines.") % {"n": MAX_LINES}]}
-            )
-        try:
-            cleaned.append(clean_line(data, currency=currency, language=language, credit=credit))
-        except ValidationError as exc:
-            if len(cleaned) or index:
-                # Say which line: the field keeps its name so a form can still show it.
-                raise ValidationError(
-                    {
-                        field: [
-                            _("Line %(n)d: %(error)s") % {"n": index + 1, "error": message}
-                            for message in messages
-                        ]
-                        for field, messages in exc.message_dict.items()
-                    }
-                ) from None
-            raise
-    return cleaned
-
-
-def _line_rows(invoice: Invoice, lines: Sequence[CleanLine], first: int) -> list[InvoiceLine]:
-    return [
-        InvoiceLine(
-            invoice=invoice,
-            position=first + offset,
-            product=line.product,
-            agreement_line_id=line.agreement_line_id,
-            description=line.description,
-            quantity=line.quantity,
-            unit=line.unit,
-            unit_price=line.unit_price,
-            vat_category=line.vat_category,
-            vat_rate=line.vat_rate,
-            net_amount=line.net_amount,
-            period_start=line.period_start,
-            period_end=line.period_end,
-        )
-        for offset, line in enumerate(lines)
-    ]
-
-
-def _check_range(result: money.Totals) -> None:
-    for value in (result.net, result.vat, result.total):
-        if abs(value) > MAX_AMOUNT:
-            raise ValidationError({"lines": [_("The invoice's total is out of range.")]})
 
 
 # ---------------------------------------------------------------------------------------
@@ -413,8 +175,8 @@ def create_draft(
             {"notes": [_("Notes are at most %(n)d characters.") % {"n": MAX_NOTES}]}
         )
     language = client.language or "es"
-    cleaned = _clean_lines(lines, currency=invoice_currency, language=language, credit=False)
-    _check_range(money.totals((c.vat_category, c.vat_rate, c.net_amount) for c in cleaned))
+    cleaned = clean_lines(lines, currency=invoice_currency, language=language, credit=False)
+    check_range(money.totals((c.vat_category, c.vat_rate, c.net_amount) for c in cleaned))
     invoice = Invoice.objects.create(
         client=client,
         series=series,
@@ -427,7 +189,7 @@ def create_draft(
         mandate=mandate,
         notes=notes or "",
     )
-    InvoiceLine.objects.bulk_create(_line_rows(invoice, cleaned, 0))
+    InvoiceLine.objects.bulk_create(line_rows(invoice, cleaned, 0))
     recompute_totals(invoice)
     _audit(
         actor, invoice, "invoice.draft", after={"lines": len(cleaned), "total": str(invoice.total)}
@@ -532,7 +294,7 @@ def add_lines(
     """Append lines to a draft and recompute its totals; all or nothing."""
     _require_writer(actor)
     locked = _lock_draft(invoice)
-    cleaned = _clean_lines(
+    cleaned = clean_lines(
         lines,
         currency=locked.currency,
         language=locked.language,
@@ -547,7 +309,7 @@ def add_lines(
         )
     last = locked.lines.aggregate(m=Max("position"))["m"]
     rows = InvoiceLine.objects.bulk_create(
-        _line_rows(locked, cleaned, 0 if last is None else last + 1)
+        line_rows(locked, cleaned, 0 if last is None else last + 1)
     )
     recompute_totals(locked)
     if locked.kind == InvoiceKind.CREDIT_NOTE:
@@ -597,7 +359,7 @@ def recompute_totals(invoice: Invoice) -> money.Totals:
         raise ValidationError({"status": [_("An issued invoice's totals never change.")]})
     rows = list(invoice.lines.values_list("vat_category", "vat_rate", "net_amount"))
     result = money.totals(rows)
-    _check_range(result)
+    check_range(result)
     InvoiceVatTotal.objects.filter(invoice=invoice).delete()
     InvoiceVatTotal.objects.bulk_create(
         InvoiceVatTotal(
@@ -956,13 +718,13 @@ def create_credit_note(
             }
             for line in original.lines.select_related("product").all()
         ]
-    cleaned = _clean_lines(
+    cleaned = clean_lines(
         lines, currency=original.currency, language=original.language, credit=True
     )
     if not cleaned:
         raise ValidationError({"lines": [_("A credit note needs at least one line.")]})
     result = money.totals((c.vat_category, c.vat_rate, c.net_amount) for c in cleaned)
-    _check_range(result)
+    check_range(result)
     _check_creditable(original, result.total)
     note = Invoice.objects.create(
         client=original.client,
@@ -980,7 +742,7 @@ def create_credit_note(
         if original.payment_method == PaymentMethod.DIRECT_DEBIT
         else original.payment_method,
     )
-    InvoiceLine.objects.bulk_create(_line_rows(note, cleaned, 0))
+    InvoiceLine.objects.bulk_create(line_rows(note, cleaned, 0))
     recompute_totals(note)
     _audit(
         actor,
@@ -997,211 +759,15 @@ def create_credit_note(
     return note
 
 
-# ---------------------------------------------------------------------------------------
-# Series
-# ---------------------------------------------------------------------------------------
-
-
-@transaction.atomic
-def create_series(
-    *,
-    actor: User | None,
-    code: str,
-    prefix: str,
-    is_for_credit_notes: bool = False,
-    credit_note_series: InvoiceSeries | None = None,
-    next_number: int = 1,
-) -> InvoiceSeries:
-    """A numbering series; ``next_number`` above 1 continues a series begun elsewhere."""
-    _require_writer(actor)
-    code = (code or "").strip()
-    prefix = (prefix or "").strip()
-    errors: dict[str, list[str]] = {}
-    from django.core.validators import validate_slug
-
-    try:
-        validate_slug(code)
-    except ValidationError:
-        errors["code"] = [_("A code is letters, digits, hyphens and underscores.")]
-    if len(code) > 20:
-        errors["code"] = [_("A code is at most 20 characters.")]
-    elif code and InvoiceSeries.objects.filter(code=code).exists():
-        errors["code"] = [_("A series with this code exists.")]
-    if not prefix or len(prefix) > 20 or any(c.isspace() for c in prefix):
-        errors["prefix"] = [_("A prefix is 1 to 20 characters without spaces.")]
-    if not isinstance(next_number, int) or next_number < 1 or next_number > 10**9:
-        errors["next_number"] = [_("The first number is a whole number from 1.")]
-    if credit_note_series is not None and (
-        is_for_credit_notes or not credit_note_series.is_for_credit_notes
-    ):
-        errors["credit_note_series"] = [_("Name a series made for credit notes.")]
-    if errors:
-        raise ValidationError(errors)
-    series = InvoiceSeries.objects.create(
-        code=code,
-        prefix=prefix,
-        is_for_credit_notes=is_for_credit_notes,
-        credit_note_series=credit_note_series,
-        next_number=next_number,
-    )
-    record_audit(
-        actor,
-        series,
-        "series.create",
-        after={"code": code, "prefix": prefix, "next_number": next_number},
-    )
-    return series
-
-
-@transaction.atomic
-def set_series_active(
-    *, actor: User | None, series: InvoiceSeries, is_active: bool
-) -> InvoiceSeries:
-    """Close a series (no more numbers) or open it again; its numbers never change."""
-    _require_writer(actor)
-    InvoiceSeries.objects.filter(pk=series.pk).update(is_active=is_active)
-    series.is_active = is_active
-    record_audit(actor, series, "series.active" if is_active else "series.close")
-    return series
-
-
-# ---------------------------------------------------------------------------------------
-# Sending
-# ---------------------------------------------------------------------------------------
-
-
-def recipients_of(invoice: Invoice) -> list[tuple[str, str, Any]]:
-    """(address, language, contact) to mail: the invoice e-mail, else the billing contacts."""
-    profile = BillingProfile.objects.filter(client=invoice.client).first()
-    if profile is not None and profile.invoice_email:
-        return [(profile.invoice_email, invoice.language, None)]
-    found = []
-    for membership in (
-        ContactMembership.objects.filter(client=invoice.client, is_billing=True)
-        .select_related("contact")
-        .order_by("contact__name", "pk")
-    ):
-        contact = membership.contact
-        if contact.email and getattr(contact, "is_active", True):
-            found.append((contact.email, contact.language or invoice.language, contact))
-    return found
-
-
-def pdf_filename(invoice: Invoice) -> str:
-    code = invoice.code or f"draft-{str(invoice.public_id)[:8]}"
-    return f"{code}.pdf".replace("/", "-")
-
-
-@transaction.atomic
-def send_invoice(*, actor: User | None, invoice: Invoice) -> list[Any]:
-    """Mail an issued invoice with its PDF to the client, through the outbox; marks ``sent_at``.
-
-    Each sending is its own mail (a person may send again after a bounce); one
-    recipient gets one mail per sending. The PDF is rendered once, in the invoice's
-    language, and its hash is kept on the invoice.
-    """
-    _require_writer(actor)
-    from atalaya.mail.outbox import kick_delivery, queue_mail
-
-    if invoice.status != InvoiceStatus.ISSUED:
-        raise ValidationError({"status": [_("Only an issued invoice can be sent.")]})
-    recipients = recipients_of(invoice)
-    if not recipients:
-        raise ValidationError(
-            {
-                "invoice_email": [
-                    _("%(client)s has no invoice e-mail and no billing contact with an address.")
-                    % {"client": invoice.client.name}
-                ]
-            }
-        )
-    pdf = render_pdf(invoice)
-    digest = hashlib.sha256(pdf).hexdigest()
-    now = timezone.now()
-    # The how-many-th sending: a double click queues one mail, a deliberate re-send another.
-    rounds = AuditEvent.objects.filter(
-        object_type="invoice", object_id=str(invoice.public_id), action="invoice.send"
-    ).count()
-    messages = []
-    for address, language, contact in recipients:
-        with translation.override(language):
-            subject, body = _mail_text(invoice)
-        message = queue_mail(
-            key=f"invoice:{invoice.public_id}:send{rounds + 1}:{address}",
-            kind="invoice",
-            client=invoice.client,
-            to_address=address,
-            subject=subject,
-            body_text=body,
-            language=language,
-            contact=contact,
-            attachments=[(pdf_filename(invoice), "application/pdf", pdf)],
-            now=now,
-        )
-        if message is not None:
-            messages.append(message)
-    invoice.sent_at = now
-    invoice.pdf_sha256 = digest
-    invoice.save(update_fields=["sent_at", "pdf_sha256"])
-    record_audit(
-        actor,
-        invoice,
-        "invoice.send",
-        client=invoice.client,
-        after={"to": [r[0] for r in recipients], "pdf_sha256": digest},
-    )
-    kick_delivery()
-    return messages
-
-
-def render_pdf(invoice: Invoice) -> bytes:
-    """The invoice as a PDF (see ``atalaya.billing.pdf``)."""
-    from atalaya.billing.pdf import render_pdf as render
-
-    return render(invoice)
-
-
-def _mail_text(invoice: Invoice) -> tuple[str, str]:
-    seller = invoice.seller.get("legal_name", "")
-    if invoice.kind == InvoiceKind.CREDIT_NOTE:
-        subject = _("Credit note %(code)s from %(seller)s") % {
-            "code": invoice.code,
-            "seller": seller,
-        }
-        body = _(
-            "Hello,\n\nAttached is credit note %(code)s of %(date)s for %(total)s %(currency)s, "
-            "which corrects invoice %(original)s.\n\nKind regards,\n%(seller)s"
-        ) % {
-            "code": invoice.code,
-            "date": invoice.issue_date.isoformat() if invoice.issue_date else "",
-            "total": invoice.total,
-            "currency": invoice.currency,
-            "original": invoice.corrects.code if invoice.corrects else "",
-            "seller": seller,
-        }
-        return subject, body
-    subject = _("Invoice %(code)s from %(seller)s") % {"code": invoice.code, "seller": seller}
-    if invoice.payment_method == PaymentMethod.DIRECT_DEBIT:
-        how = _("It will be collected by direct debit; there is nothing for you to do.")
-    else:
-        how = _("Please pay it by %(due)s.") % {
-            "due": invoice.due_date.isoformat() if invoice.due_date else ""
-        }
-    body = _(
-        "Hello,\n\nAttached is invoice %(code)s of %(date)s for %(total)s %(currency)s. "
-        "%(how)s\n\nKind regards,\n%(seller)s"
-    ) % {
-        "code": invoice.code,
-        "date": invoice.issue_date.isoformat() if invoice.issue_date else "",
-        "total": invoice.total,
-        "currency": invoice.currency,
-        "how": how,
-        "seller": seller,
-    }
-    return subject, body
-
-
 __all__ = [
+    "MAX_AMOUNT",
+    "MAX_DESCRIPTION",
+    "MAX_LINES",
+    "MAX_PRICE",
+    "MAX_QUANTITY",
+    "CleanLine",
+    "pdf_filename",
+    "recipients_of",
     "add_line",
     "add_lines",
     "clean_line",

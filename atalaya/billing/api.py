@@ -15,3 +15,8 @@ router.add_router("", _invoices_router)
 from atalaya.billing.api_agreements import router as _agreements_router  # noqa: E402
 
 router.add_router("", _agreements_router)
+
+# Payments, SEPA mandates and debits, bank statements (api_payments.py).
+from atalaya.billing.api_payments import router as _payments_router  # noqa: E402
+
+router.add_router("", _payments_router)

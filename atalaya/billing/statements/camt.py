@@ -65,23 +65,33 @@ def _strip_namespaces(root: etree._Element) -> None:
 
 
 def _child(element: etree._Element | None, *path: str) -> etree._Element | None:
-    """The first descendant along ``path`` of (namespace-free) names."""
-    if element is None or not path:
-        return element
-    return element.find("/".join(path))
+    """The first descendant along ``path`` of (namespace-free) names.
+
+    A walk over the children beats lxml's ``find`` with a path here: entries have a
+    handful of children and the path would be parsed on every call.
+    """
+    for name in path:
+        if element is None:
+            return None
+        for child in element:
+            if child.tag == name:
+                element = child
+                break
+        else:
+            return None
+    return element
 
 
 def _text(element: etree._Element | None, *path: str) -> str:
-    if element is None:
-        return ""
-    found = element.findtext("/".join(path)) if path else element.text
-    return " ".join(found.split()) if found else ""
+    found = _child(element, *path)
+    text = found.text if found is not None else None
+    return " ".join(text.split()) if text else ""
 
 
 def _children(element: etree._Element | None, name: str) -> list[etree._Element]:
     if element is None:
         return []
-    return element.findall(name)
+    return [child for child in element if child.tag == name]
 
 
 def _date(element: etree._Element | None, where: str) -> date | None:

@@ -10,6 +10,7 @@ from atalaya.billing.views import catalog as catalog_views
 from atalaya.billing.views import invoices as invoice_views
 from atalaya.billing.views import payments as payment_views
 from atalaya.billing.views import profile as profile_views
+from atalaya.billing.views import reminders as reminder_views
 from atalaya.billing.views import sepa as sepa_views
 from atalaya.billing.views import settings as settings_views
 from atalaya.billing.views import time as time_views
@@ -143,4 +144,43 @@ urlpatterns: list = [
     path("time/<int:entry_id>/decide/", time_views.time_decide, name="time_decide"),
     path("hour-blocks/", time_views.hour_block_list, name="hour_block_list"),
     path("hour-blocks/new/", time_views.hour_block_new, name="hour_block_new"),
+    # Humane reminders: runs a person approves, pauses, disputes (views/reminders.py).
+    path("reminders/", reminder_views.run_list, name="reminder_run_list"),
+    path("reminders/new/", reminder_views.run_new, name="reminder_run_new"),
+    path("reminders/pauses/", reminder_views.pause_list, name="reminder_pause_list"),
+    path(
+        "reminders/pauses/<int:pause_id>/lift/",
+        reminder_views.pause_lift,
+        name="reminder_pause_lift",
+    ),
+    path("reminders/<uuid:run_id>/", reminder_views.run_detail, name="reminder_run_detail"),
+    path(
+        "reminders/<uuid:run_id>/approve/",
+        reminder_views.run_approve_all,
+        name="reminder_run_approve_all",
+    ),
+    path("reminders/<uuid:run_id>/send/", reminder_views.run_send, name="reminder_run_send"),
+    path(
+        "reminders/<uuid:run_id>/discard/", reminder_views.run_discard, name="reminder_run_discard"
+    ),
+    path(
+        "reminders/<uuid:run_id>/items/<int:item_id>/approve/",
+        reminder_views.item_approve,
+        name="reminder_item_approve",
+    ),
+    path(
+        "reminders/<uuid:run_id>/items/<int:item_id>/skip/",
+        reminder_views.item_skip,
+        name="reminder_item_skip",
+    ),
+    path(
+        "invoices/<uuid:invoice_id>/dispute/",
+        reminder_views.invoice_dispute,
+        name="invoice_dispute",
+    ),
+    path(
+        "invoices/<uuid:invoice_id>/undispute/",
+        reminder_views.invoice_undispute,
+        name="invoice_undispute",
+    ),
 ]

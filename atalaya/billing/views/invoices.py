@@ -179,6 +179,9 @@ def invoice_detail(request: HttpRequest, invoice_id: Any) -> HttpResponse:
     user = _user(request)
     invoice = get_invoice_or_404(user, invoice_id)
     context = _detail_context(invoice, user)
+    from atalaya.billing.views.reminders import why_context  # reminders import this module
+
+    context.update(why_context(invoice))
     if context["is_draft"] and context["can_write"]:
         context["header_form"] = forms_invoices.DraftHeaderForm(
             initial={

@@ -7,12 +7,16 @@ catalogue is switched once per language, not once per message).
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.utils import translation
 from django.utils.formats import date_format
 from django.utils.translation import get_language, gettext
 
@@ -38,10 +42,29 @@ class MessageFacts:
 # of the proposal's time), and each due date formatted once per language.
 _TRANSLATED: dict[tuple[str, str], str] = {}
 _DATES: dict[tuple[str, date], str] = {}
+# The language ``rendering`` switched to: Django's get_language goes through asgiref's
+# Local, which cost more than the rendering itself at this volume.
+_current = threading.local()
+
+
+@contextmanager
+def rendering(language: str) -> Iterator[None]:
+    """Render messages in ``language`` (activates it, and remembers it cheaply)."""
+    previous = getattr(_current, "language", None)
+    with translation.override(language):
+        _current.language = get_language() or language
+        try:
+            yield
+        finally:
+            _current.language = previous
+
+
+def _language() -> str:
+    return getattr(_current, "language", None) or get_language() or ""
 
 
 def _(message: str) -> str:
-    key = (get_language() or "", message)
+    key = (_language(), message)
     found = _TRANSLATED.get(key)
     if found is None:
         found = _TRANSLATED[key] = gettext(message)
@@ -49,7 +72,7 @@ def _(message: str) -> str:
 
 
 def _short_date(value: date) -> str:
-    key = (get_language() or "", value)
+    key = (_language(), value)
     found = _DATES.get(key)
     if found is None:
         found = _DATES[key] = date_format(value, "SHORT_DATE_FORMAT")
@@ -66,8 +89,8 @@ def render(level: Level, m: MessageFacts) -> tuple[str, str]:
     values: dict[str, Any] = {
         "code": m.code,
         "client": m.client_name,
-        "total": money_text(m.total, m.currency),
-        "balance": money_text(m.open_balance, m.currency),
+        "total": money_text(m.total, m.currency, _language()),
+        "balance": money_text(m.open_balance, m.currency, _language()),
         "due": _short_date(m.due_date),
         "days": m.days_overdue,
         "sender": m.sender or _("Your IT provider"),

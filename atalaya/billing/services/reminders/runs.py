@@ -18,7 +18,7 @@ from typing import Any, cast
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from atalaya.billing.models import (
@@ -209,7 +209,7 @@ def _items(run: ReminderRun, decisions: list[Decision], ctx: Context) -> list[tu
     items: list[tuple[Any, ...]] = []
     proposed_status = str(ItemStatus.PROPOSED)
     for language, group in by_language.items():
-        with translation.override(language):
+        with messages.rendering(language):
             for d in group:
                 f, level = d.facts, d.level
                 assert level is not None and f.due_date is not None

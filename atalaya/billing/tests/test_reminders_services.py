@@ -443,3 +443,24 @@ def test_only_billing_writers_may_act(setup, now):
         with pytest.raises(PermissionDenied):
             reminders.pause_reminders(actor=actor, reason="x", expires_at=now + timedelta(days=1))
     assert not ReminderRun.objects.exists() and not ReminderItem.objects.exists()
+
+
+def test_the_decisions_balance_is_balance_py_s(setup, now):
+    """load_facts sums the parts with_balances annotates; it must agree with balance.py."""
+    from atalaya.billing import balance
+    from atalaya.billing.models import Invoice
+    from atalaya.billing.services.reminders.decision import load_facts
+
+    plain, part, credited = overdue(setup, now), overdue(setup, now), overdue(setup, now)
+    pay(part, "12.34")
+    credit_note(credited, "10.00")
+    debited = debit_invoice(
+        setup.client_b,
+        issue_date=(now - timedelta(days=50)).date(),
+        due_date=(now - timedelta(days=20)).date(),
+    )
+    ids = [plain.pk, part.pk, credited.pk, debited.pk]
+    facts = load_facts(Invoice.objects.filter(pk__in=ids))
+    expected = balance.open_balances(ids)
+    assert {pk: facts[pk].open_balance for pk in ids} == expected
+    assert expected[part.pk] == Decimal("78.41") and expected[debited.pk] == Decimal("0.00")

@@ -20,3 +20,8 @@ router.add_router("", _agreements_router)
 from atalaya.billing.api_payments import router as _payments_router  # noqa: E402
 
 router.add_router("", _payments_router)
+
+# Humane reminders: runs, pauses, disputes, why an invoice is or is not reminded.
+from atalaya.billing.api_reminders import router as _reminders_router  # noqa: E402
+
+router.add_router("", _reminders_router)

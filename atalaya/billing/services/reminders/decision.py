@@ -335,15 +335,15 @@ def load_facts(invoices: QuerySet[Invoice], *, chunk: int | None = None) -> dict
     for invoice_id, highest, last in (
         sent.order_by().values("invoice_id").annotate(h=Max("step"), last=Max("sent_at"))
     ).values_list("invoice_id", "h", "last"):
-        f = facts.get(invoice_id)
-        if f is not None:
-            f.highest_step, f.last_sent_at = highest or 0, last
+        found = facts.get(invoice_id)
+        if found is not None:
+            found.highest_step, found.last_sent_at = highest or 0, last
     for invoice_id, at in (
         returned.order_by().values("invoice_id").annotate(r=Max("returned_at"))
     ).values_list("invoice_id", "r"):
-        f = facts.get(invoice_id)
-        if f is not None and at is not None:
-            f.returned_at = at
+        found = facts.get(invoice_id)
+        if found is not None and at is not None:
+            found.returned_at = at
     return facts
 
 

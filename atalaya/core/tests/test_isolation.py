@@ -141,7 +141,48 @@ SAMPLES: dict[str, Callable[[AWorld], Any]] = {
     "batch_id": lambda a: _payments_of_a(a)["batch"].public_id,
     "statement_id": lambda a: _payments_of_a(a)["entry"].statement.public_id,
     "bank_entry_id": lambda a: _payments_of_a(a)["entry"].pk,
+    "run_id": lambda a: _a_reminder_item_of_a(a).run.public_id,
+    "item_id": lambda a: _a_reminder_item_of_a(a).pk,
+    "pause_id": lambda a: _a_reminder_pause_of_a(a).pk,
 }
+
+
+def _a_reminder_item_of_a(a: AWorld) -> Any:
+    """A proposed reminder to client A in a run (runs span clients: MSP staff only)."""
+    from atalaya.billing.models import ReminderItem, ReminderRun
+
+    found = ReminderItem.objects.filter(client=a.world.client_a).select_related("run").first()
+    if found:
+        return found
+    invoice = _an_invoice_of_a(a)
+    return ReminderItem.objects.create(
+        run=ReminderRun.objects.create(),
+        client=a.world.client_a,
+        invoice=invoice,
+        step=1,
+        kind="friendly",
+        channel="email",
+        open_balance=invoice.total,
+        fingerprint="0" * 64,
+        to_address="ana@alfa.example",
+        subject="alfa-secret reminder",
+        body="alfa-secret",
+    )
+
+
+def _a_reminder_pause_of_a(a: AWorld) -> Any:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from atalaya.billing.models import ReminderPause
+
+    found = ReminderPause.objects.filter(client=a.world.client_a).first()
+    return found or ReminderPause.objects.create(
+        client=a.world.client_a,
+        reason="alfa-secret pause",
+        expires_at=timezone.now() + timedelta(days=3),
+    )
 
 
 def _an_agreement_of_a(a: AWorld) -> Any:

@@ -38,6 +38,16 @@ _MAX_AMOUNT = Decimal("999999999999.99")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
+class _Where:
+    """"Entry 12" for an error message, translated only if an error is raised."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+    def __str__(self) -> str:
+        return _("Entry %(n)d") % {"n": self.index}
+
+
 def _parser() -> etree.XMLParser:
     return etree.XMLParser(
         resolve_entities=False,
@@ -94,7 +104,7 @@ def _children(element: etree._Element | None, name: str) -> list[etree._Element]
     return [child for child in element if child.tag == name]
 
 
-def _date(element: etree._Element | None, where: str) -> date | None:
+def _date(element: etree._Element | None, where: object) -> date | None:
     if element is None:
         return None
     raw = _text(element, "Dt") or _text(element, "DtTm")[:10]
@@ -108,7 +118,7 @@ def _date(element: etree._Element | None, where: str) -> date | None:
         ) from None
 
 
-def _amount(element: etree._Element | None, where: str) -> tuple[Decimal, str]:
+def _amount(element: etree._Element | None, where: object) -> tuple[Decimal, str]:
     if element is None or not (element.text or "").strip():
         raise StatementError(_("%(where)s has no amount.") % {"where": where})
     raw = (element.text or "").strip()
@@ -157,7 +167,7 @@ def _party(tx: etree._Element | None, role: str) -> tuple[str, str]:
 
 
 def _entry_rows(entry: etree._Element, index: int) -> list[ParsedEntry]:
-    where = _("Entry %(n)d") % {"n": index}
+    where = _Where(index)
     status = _text(entry, "Sts") or _text(entry, "Sts", "Cd")
     if status and status.upper() not in ("BOOK", ""):
         return []  # pending or informational entries are not money on the account yet

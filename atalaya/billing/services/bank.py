@@ -469,7 +469,7 @@ def _reconcile(
                 actor=actor,
                 collection=d.collection,
                 reason_code=d.entry.return_reason,
-                bank_entry=BankEntry.objects.get(pk=d.entry_id),
+                bank_entry=BankEntry(pk=d.entry_id),  # the row exists; only its key is needed
                 today=d.entry.booking_date,
             )
         except ValidationError:

@@ -248,7 +248,9 @@ def test_a_returned_debit_brings_the_friendly_notice_never_a_higher_level(setup,
     assert Ticket.objects.filter(category__slug="billing").count() == 1
     run = reminders.propose_run(actor=setup.billing, now=now)
     item = run.items.get()
-    assert item.step == 1 and "came back from your bank" in item.body
+    # In the billing contact's language (Spanish here): the return's own wording.
+    assert item.step == 1 and item.language == "es"
+    assert "devuelto por su banco" in item.body or "came back from your bank" in item.body
 
 
 def test_a_second_return_after_the_friendly_notice_holds_for_a_person(setup, now):

@@ -156,7 +156,7 @@ class Decision:
     level: Level | None
     fingerprint: str
 
-    @property
+    @cached_property
     def proposed(self) -> bool:
         return self.level is not None and not any(r.blocks for r in self.reasons)
 

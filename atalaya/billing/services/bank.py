@@ -30,7 +30,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -225,19 +225,18 @@ def _lookups(entries: list[ParsedEntry], tokens: list[list[str]]) -> _Lookups:
     invoice_ids |= {c.invoice_id for c in found.collections.values()}
     candidates = sorted({next(iter(s)) for s in found.clients_by_iban.values() if len(s) == 1})
     for client_chunk in _chunks(candidates, 500):
-        rows = (
-            balance.with_balances(
-                Invoice.objects.filter(
-                    client_id__in=client_chunk,
-                    status=InvoiceStatus.ISSUED,
-                    kind=InvoiceKind.INVOICE,
-                )
+        rows = balance.with_balances(
+            Invoice.objects.filter(
+                client_id__in=client_chunk,
+                status=InvoiceStatus.ISSUED,
+                kind=InvoiceKind.INVOICE,
             )
-            .filter(open_balance__gt=0)
-            .values_list("pk", "client_id", "open_balance")
-        )
+        ).values_list("pk", "client_id", "open_balance")
         for pk, client_id, open_amount in rows:
+            # Filtered here: a WHERE on the annotation would run its subqueries again.
             value = Decimal(open_amount).quantize(Decimal("0.01"))
+            if value <= 0:
+                continue
             found.balances[pk] = value
             found.by_amount.setdefault((client_id, value), []).append(pk)
     missing = sorted(invoice_ids - set(found.balances))
@@ -402,6 +401,10 @@ def _reconcile(
     statement: BankStatement, parsed: ParsedStatement, actor: User | None, currency: str
 ) -> ImportResult:
     result = ImportResult(entries=len(parsed.entries))
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            # The balance subqueries run once per import: compiling them costs seconds.
+            cursor.execute("SET LOCAL jit = off")
     existing: set[str] = set()
     for chunk in _chunks([e.dedup_key for e in parsed.entries]):
         existing.update(

@@ -368,7 +368,7 @@ def _converter(f: models.Field[Any, Any], db: Any) -> Any:
 
 
 def insert_rows(model: type[models.Model], rows: list[dict[str, Any]]) -> int:
-    """INSERT many rows with ``executemany``, past the ORM's per-object cost.
+    """INSERT many rows, several hundred per statement, past the ORM's per-object cost.
 
     ``bulk_create`` spends most of a 50,000-row statement building model instances and
     preparing every value through the SQL compiler; here each row is a dict of field
@@ -380,12 +380,12 @@ def insert_rows(model: type[models.Model], rows: list[dict[str, Any]]) -> int:
         return 0
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
     quote = connections["default"].ops.quote_name
-    # Names come from the model's meta, quoted; every value is a parameter.
-    sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608
-        quote(model._meta.db_table),
-        ", ".join(quote(str(f.column)) for f in fields),
-        ", ".join(["%s"] * len(fields)),
+    # Many rows per INSERT: psycopg's executemany still sends one statement a row.
+    per_statement = max(1, 9000 // len(fields))
+    head = "INSERT INTO {} ({}) VALUES ".format(  # noqa: S608 - names from the model, quoted
+        quote(model._meta.db_table), ", ".join(quote(str(f.column)) for f in fields)
     )
+    one_row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     db = connections["default"]  # the real connection: the proxy costs a lookup per value
     converters = [_converter(f, db) for f in fields]
     values = []
@@ -396,8 +396,11 @@ def insert_rows(model: type[models.Model], rows: list[dict[str, Any]]) -> int:
             line.append(value if convert is None or value is None else convert(value))
         values.append(line)
     with db.cursor() as cursor:
-        for start in range(0, len(values), 2000):
-            cursor.executemany(sql, values[start : start + 2000])
+        for start in range(0, len(values), per_statement):
+            batch = values[start : start + per_statement]
+            # Names come from the model's meta, quoted; every value is a parameter.
+            sql = head + ", ".join([one_row] * len(batch))
+            cursor.execute(sql, [value for line in batch for value in line])
     return len(values)
 
 

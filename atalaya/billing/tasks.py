@@ -25,3 +25,15 @@ def draft_recurring_invoices(as_of: date | None = None) -> int:
     if drafted:
         logger.info("recurring run drafted %d invoices for review", len(drafted))
     return len(drafted)
+
+
+@db_periodic_task(crontab(hour="6", minute="7"))
+def finalize_direct_debits(today: date | None = None) -> int:
+    """Daily: direct debits past their 8-week refund window become final (each moved by
+    compare-and-set, so a repeated or parallel run does no harm); how many."""
+    from atalaya.billing.services import collections
+
+    moved = collections.finalize_due(today=today or timezone.localdate())
+    if moved:
+        logger.info("%d direct debits are final", moved)
+    return moved

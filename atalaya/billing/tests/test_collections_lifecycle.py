@@ -229,3 +229,14 @@ def test_cancelling_a_batched_collection_rewrites_the_file(setup):
     two.refresh_from_db()
     with pytest.raises(IllegalTransition):
         collections.cancel_collection(actor=None, collection=two, reason="too late")
+
+
+def test_the_daily_task_finalizes(setup):
+    from atalaya.billing.tasks import finalize_direct_debits
+
+    _world, _mandate, invoice = setup
+    collection = _submitted(invoice)
+    collections.mark_settled(actor=None, collection=collection)
+    assert finalize_direct_debits.call_local(today=collection.due_on + timedelta(weeks=8)) == 1
+    collection.refresh_from_db()
+    assert collection.status == "final"

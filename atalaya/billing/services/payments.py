@@ -380,7 +380,7 @@ def insert_rows(model: type[models.Model], rows: list[dict[str, Any]]) -> int:
         return 0
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
     quote = connections["default"].ops.quote_name
-    # Many rows per INSERT: psycopg's executemany still sends one statement a row.
+    # Many rows per INSERT on SQLite (one statement a row costs it the most).
     per_statement = max(1, 9000 // len(fields))
     head = "INSERT INTO {} ({}) VALUES ".format(  # noqa: S608 - names from the model, quoted
         quote(model._meta.db_table), ", ".join(quote(str(f.column)) for f in fields)
@@ -396,6 +396,13 @@ def insert_rows(model: type[models.Model], rows: list[dict[str, Any]]) -> int:
             line.append(value if convert is None or value is None else convert(value))
         values.append(line)
     with db.cursor() as cursor:
+        if db.vendor == "postgresql":
+            # psycopg pipelines executemany; measured on the 50,000-entry statement it beat
+            # the multi-row statements there (33 s against 61 s of CPU), unlike SQLite.
+            single = head + one_row
+            for start in range(0, len(values), 2000):
+                cursor.executemany(single, values[start : start + 2000])
+            return len(values)
         for start in range(0, len(values), per_statement):
             batch = values[start : start + per_statement]
             # Names come from the model's meta, quoted; every value is a parameter.

@@ -601,6 +601,23 @@ def issue_invoice(
     if due_date < issue_date:
         raise ValidationError({"due_date": [_("The due date is before the issue date.")]})
     number = take_number(series)
+    # Spanish invoicing rules: numbers follow the dates. Read under the series' row lock
+    # (taken by the UPDATE above), so no one issues an earlier date meanwhile.
+    latest = Invoice.objects.filter(series=series, status=InvoiceStatus.ISSUED).aggregate(
+        d=Max("issue_date")
+    )["d"]
+    if latest is not None and issue_date < latest:
+        raise ValidationError(
+            {
+                "issue_date": [
+                    _(
+                        "Series %(series)s already has an invoice dated %(date)s: a later "
+                        "number cannot carry an earlier date."
+                    )
+                    % {"series": series.code, "date": latest.isoformat()}
+                ]
+            }
+        )
     locked.number = number
     locked.code = format_code(series, number)
     locked.status = InvoiceStatus.ISSUED

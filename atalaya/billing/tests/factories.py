@@ -10,6 +10,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from django.db.models import Max
+
 from atalaya.billing.models import (
     BillingProfile,
     BillingSettings,
@@ -125,10 +127,19 @@ def issued_invoice(
     from atalaya.billing.services.invoices import issue_invoice
 
     billing_ready(client)
+    issue_date = issue_date or date(2026, 11, 1)
+    if "series" not in fields:
+        # Numbers follow dates within a series: an invoice dated before the default
+        # series' latest goes to a series of its own day, so tests may issue in any order.
+        default = series()
+        latest = default.invoices.filter(status="issued").aggregate(d=Max("issue_date"))["d"]
+        if latest is not None and issue_date < latest:
+            default = series(f"F{issue_date:%Y%m%d}", f"F{issue_date:%Y%m%d}-")
+        fields["series"] = default
     invoice = draft_invoice(client, lines, **fields)
     return issue_invoice(
         actor=None,
         invoice=invoice,
-        issue_date=issue_date or date(2026, 11, 1),
+        issue_date=issue_date,
         due_date=due_date or date(2026, 12, 1),
     )

@@ -27,7 +27,7 @@ from atalaya.billing.models import (
     can_write_billing,
 )
 from atalaya.billing.services import agreements as services
-from atalaya.billing.views.invoices import _user, billing_view
+from atalaya.billing.views.common import billing_view, user_of
 from atalaya.core.forms import add_service_errors
 from atalaya.core.models import ContactMembership, User
 from atalaya.monitoring.models import Device
@@ -48,7 +48,7 @@ def get_agreement_or_404(user: User, agreement_id: Any) -> Agreement:
 @billing_view("GET", "HEAD")
 def agreement_list(request: HttpRequest) -> HttpResponse:
     """Every agreement with its client, period, billed-until and number of lines."""
-    user = _user(request)
+    user = user_of(request)
     rows = (
         Agreement.objects.visible_to(user)
         .select_related("client")
@@ -64,7 +64,7 @@ def agreement_list(request: HttpRequest) -> HttpResponse:
 
 @billing_view("GET", "HEAD", "POST", write=True)
 def agreement_new(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
+    user = user_of(request)
     clients = billing_clients_of(user).order_by("name")
     form = AgreementForm(request.POST or None, clients=clients)
     if request.method == "POST" and form.is_valid():
@@ -98,7 +98,7 @@ def _counted(agreement: Agreement) -> dict[str, int]:
 
 @billing_view("GET", "HEAD")
 def agreement_detail(request: HttpRequest, agreement_id: Any) -> HttpResponse:
-    user = _user(request)
+    user = user_of(request)
     agreement = get_agreement_or_404(user, agreement_id)
     counted = _counted(agreement)
     lines = []
@@ -123,7 +123,7 @@ def agreement_detail(request: HttpRequest, agreement_id: Any) -> HttpResponse:
 
 @billing_view("GET", "HEAD", "POST", write=True)
 def agreement_edit(request: HttpRequest, agreement_id: Any) -> HttpResponse:
-    user = _user(request)
+    user = user_of(request)
     agreement = get_agreement_or_404(user, agreement_id)
     initial = {
         "name": agreement.name,
@@ -156,7 +156,7 @@ def agreement_edit(request: HttpRequest, agreement_id: Any) -> HttpResponse:
 
 @billing_view("POST", write=True)
 def agreement_line_add(request: HttpRequest, agreement_id: Any) -> HttpResponse:
-    user = _user(request)
+    user = user_of(request)
     agreement = get_agreement_or_404(user, agreement_id)
     form = LineForm(request.POST)
     if form.is_valid():
@@ -175,7 +175,7 @@ def agreement_line_add(request: HttpRequest, agreement_id: Any) -> HttpResponse:
 def agreement_line_remove(
     request: HttpRequest, agreement_id: Any, agreement_line_id: int
 ) -> HttpResponse:
-    user = _user(request)
+    user = user_of(request)
     agreement = get_agreement_or_404(user, agreement_id)
     line = AgreementLine.objects.filter(agreement=agreement, pk=agreement_line_id).first()
     if line is None:
@@ -187,7 +187,7 @@ def agreement_line_remove(
 
 @billing_view("POST", write=True)
 def agreement_rate_set(request: HttpRequest, agreement_id: Any) -> HttpResponse:
-    user = _user(request)
+    user = user_of(request)
     agreement = get_agreement_or_404(user, agreement_id)
     form = RateForm(request.POST)
     if form.is_valid():
@@ -206,7 +206,7 @@ def agreement_rate_set(request: HttpRequest, agreement_id: Any) -> HttpResponse:
 def recurring_run(request: HttpRequest) -> HttpResponse:
     """The drafts of the recurring run for review: issue the selected, or discard them;
     or run the drafting now (the daily task does it too)."""
-    user = _user(request)
+    user = user_of(request)
     drafts = services.run_drafts().filter(client__in=billing_clients_of(user))
     if request.method == "POST":
         action = request.POST.get("action", "")
@@ -266,5 +266,3 @@ def _uuids(values: list[str]) -> list[str]:
         except ValueError:
             continue
     return good
-
-

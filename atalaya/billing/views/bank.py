@@ -29,7 +29,7 @@ from atalaya.billing.models import (
     can_write_billing,
 )
 from atalaya.billing.services import bank as services
-from atalaya.billing.views.payments import PAGE_SIZE, error_text, payments_view, user_of
+from atalaya.billing.views.common import PAGE_SIZE, billing_view, error_text, user_of
 
 
 def _client_choices(user: Any) -> list[tuple[str, str]]:
@@ -39,7 +39,7 @@ def _client_choices(user: Any) -> list[tuple[str, str]]:
     ]
 
 
-@payments_view("GET", "HEAD", "POST", write=True)
+@billing_view("GET", "HEAD", "POST", write=True)
 def statement_list(request: HttpRequest) -> HttpResponse:
     """Imported statements (newest first) and the upload form; POST imports a file."""
     user = user_of(request)
@@ -98,7 +98,7 @@ def statement_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-@payments_view("GET", "HEAD")
+@billing_view("GET", "HEAD")
 def statement_detail(request: HttpRequest, statement_id: Any) -> HttpResponse:
     statement = get_statement_or_404(user_of(request), statement_id)
     page = Paginator(
@@ -107,7 +107,7 @@ def statement_detail(request: HttpRequest, statement_id: Any) -> HttpResponse:
     return render(request, "billing/bank/statement.html", {"statement": statement, "page": page})
 
 
-@payments_view("GET", "HEAD")
+@billing_view("GET", "HEAD")
 def unmatched_list(request: HttpRequest) -> HttpResponse:
     """The manual queue: entries no rule matched, oldest first."""
     user = user_of(request)
@@ -125,7 +125,7 @@ def unmatched_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-@payments_view("POST", write=True)
+@billing_view("POST", write=True)
 def entry_match(request: HttpRequest, bank_entry_id: Any) -> HttpResponse:
     """Match an entry to an invoice (by its number) or to a client (as credit)."""
     user = user_of(request)
@@ -157,7 +157,7 @@ def entry_match(request: HttpRequest, bank_entry_id: Any) -> HttpResponse:
     return redirect("billing:unmatched_list")
 
 
-@payments_view("POST", write=True)
+@billing_view("POST", write=True)
 def entry_ignore(request: HttpRequest, bank_entry_id: Any) -> HttpResponse:
     user = user_of(request)
     entry = get_bank_entry_or_404(user, bank_entry_id)

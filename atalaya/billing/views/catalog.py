@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from atalaya.billing.forms_agreements import ProductForm
 from atalaya.billing.models import Product, can_write_billing
 from atalaya.billing.services import catalog
-from atalaya.billing.views.invoices import _user, billing_view
+from atalaya.billing.views.common import billing_view, user_of
 from atalaya.core.forms import add_service_errors
 
 
@@ -35,7 +35,7 @@ def product_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "billing/catalog/list.html",
-        {"products": products, "can_write": can_write_billing(_user(request))},
+        {"products": products, "can_write": can_write_billing(user_of(request))},
     )
 
 
@@ -49,7 +49,7 @@ def product_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             product = catalog.create_product(
-                actor=_user(request), components=_components(form), **form.service_fields()
+                actor=user_of(request), components=_components(form), **form.service_fields()
             )
         except ValidationError as exc:
             add_service_errors(form, exc)
@@ -83,7 +83,7 @@ def product_edit(request: HttpRequest, product_id: Any) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             catalog.update_product(
-                actor=_user(request),
+                actor=user_of(request),
                 product=product,
                 components=_components(form),
                 **form.service_fields(),
@@ -96,7 +96,7 @@ def product_edit(request: HttpRequest, product_id: Any) -> HttpResponse:
     return render(
         request,
         "billing/catalog/edit.html",
-        {"form": form, "product": product, "can_write": can_write_billing(_user(request))},
+        {"form": form, "product": product, "can_write": can_write_billing(user_of(request))},
         status=400 if request.method == "POST" else 200,
     )
 
@@ -105,7 +105,7 @@ def product_edit(request: HttpRequest, product_id: Any) -> HttpResponse:
 def product_retire(request: HttpRequest, product_id: Any) -> HttpResponse:
     product = get_product_or_404(product_id)
     try:
-        catalog.retire_product(actor=_user(request), product=product)
+        catalog.retire_product(actor=user_of(request), product=product)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:

@@ -7,20 +7,15 @@ is a service call; a service's ValidationError is shown on the field it names.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
-from typing import Any, cast
+from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
-from django.http.response import HttpResponseBase
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods
 
 from atalaya.billing import balance, forms_invoices
 from atalaya.billing.access_invoices import get_invoice_or_404, get_line_or_404
@@ -33,47 +28,15 @@ from atalaya.billing.models import (
     can_write_billing,
 )
 from atalaya.billing.services import invoices as services
+from atalaya.billing.views.common import PAGE_SIZE, billing_view, error_text, user_of
 from atalaya.core.forms import add_service_errors
 from atalaya.core.models import AuditEvent, User
-
-PAGE_SIZE = 50
-SAFE_METHODS = ("GET", "HEAD")
-View = Callable[..., HttpResponseBase]
-
-
-def billing_view(*methods: str, write: bool = False) -> Callable[[View], View]:
-    """Allow ``methods`` (else 405) to signed-in MSP staff (else 404); the writes of a
-    ``write`` view need the billing role or an administrator (else 403)."""
-
-    def decorator(view: View) -> View:
-        @require_http_methods(list(methods))
-        @login_required
-        @wraps(view)
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-            user = cast(User, request.user)
-            if not user.is_msp_staff:
-                raise Http404("Not found")
-            if write and request.method not in SAFE_METHODS and not can_write_billing(user):
-                raise PermissionDenied(_("Your role may not change billing."))
-            return view(request, *args, **kwargs)
-
-        return wrapped
-
-    return decorator
-
-
-def _user(request: HttpRequest) -> User:
-    return cast(User, request.user)
-
-
-def _error_text(exc: ValidationError) -> str:
-    return " ".join(exc.messages)
 
 
 @billing_view("GET", "HEAD")
 def invoice_list(request: HttpRequest) -> HttpResponse:
     """Invoices and credit notes with their open balance; filters client, status, overdue."""
-    user = _user(request)
+    user = user_of(request)
     clients = billing_clients_of(user).order_by("name").only("id", "public_id", "name")
     form = forms_invoices.InvoiceFilterForm(request.GET or None, clients=clients)
     invoices = Invoice.objects.visible_to(user).select_related("client", "series")
@@ -115,7 +78,7 @@ def invoice_list(request: HttpRequest) -> HttpResponse:
 @billing_view("GET", "HEAD", "POST", write=True)
 def invoice_new(request: HttpRequest) -> HttpResponse:
     """Start a draft for a client; lines are added on the draft's page."""
-    user = _user(request)
+    user = user_of(request)
     clients = billing_clients_of(user).order_by("name")
     form = forms_invoices.DraftNewForm(request.POST or None, clients=clients)
     if request.method == "POST" and form.is_valid():
@@ -176,7 +139,7 @@ def _detail_context(invoice: Invoice, user: User) -> dict[str, Any]:
 @billing_view("GET", "HEAD")
 def invoice_detail(request: HttpRequest, invoice_id: Any) -> HttpResponse:
     """One invoice: lines, VAT buckets, balance, payments, debits, credit notes, history."""
-    user = _user(request)
+    user = user_of(request)
     invoice = get_invoice_or_404(user, invoice_id)
     context = _detail_context(invoice, user)
     from atalaya.billing.views.reminders import why_context  # reminders import this module
@@ -198,7 +161,7 @@ def invoice_detail(request: HttpRequest, invoice_id: Any) -> HttpResponse:
 def _draft_page(
     request: HttpRequest, invoice: Invoice, *, line_form: Any = None, header_form: Any = None
 ) -> HttpResponse:
-    user = _user(request)
+    user = user_of(request)
     context = _detail_context(invoice, user)
     context["line_form"] = line_form or forms_invoices.LineForm()
     context["header_form"] = header_form or forms_invoices.DraftHeaderForm(
@@ -215,7 +178,7 @@ def _draft_page(
 @billing_view("POST", write=True)
 def draft_edit(request: HttpRequest, invoice_id: Any) -> HttpResponse:
     """Change a draft's period, payment method and notes."""
-    user = _user(request)
+    user = user_of(request)
     invoice = get_invoice_or_404(user, invoice_id)
     form = forms_invoices.DraftHeaderForm(request.POST)
     if form.is_valid():
@@ -232,7 +195,7 @@ def draft_edit(request: HttpRequest, invoice_id: Any) -> HttpResponse:
 @billing_view("POST", write=True)
 def line_add(request: HttpRequest, invoice_id: Any) -> HttpResponse:
     """Add a line to a draft: a catalogue product or free text."""
-    user = _user(request)
+    user = user_of(request)
     invoice = get_invoice_or_404(user, invoice_id)
     form = forms_invoices.LineForm(request.POST)
     if form.is_valid():
@@ -248,13 +211,13 @@ def line_add(request: HttpRequest, invoice_id: Any) -> HttpResponse:
 
 @billing_view("POST", write=True)
 def line_remove(request: HttpRequest, invoice_id: Any, line_id: Any) -> HttpResponse:
-    user = _user(request)
+    user = user_of(request)
     invoice = get_invoice_or_404(user, invoice_id)
     line = get_line_or_404(invoice, line_id)
     try:
         services.remove_line(actor=user, invoice=invoice, line=line)
     except ValidationError as exc:
-        messages.error(request, _error_text(exc))
+        messages.error(request, error_text(exc))
     else:
         messages.success(request, _("Line removed."))
     return redirect("billing:invoice_detail", invoice_id=invoice.public_id)
@@ -263,7 +226,7 @@ def line_remove(request: HttpRequest, invoice_id: Any, line_id: Any) -> HttpResp
 @billing_view("GET", "HEAD", "POST", write=True)
 def invoice_issue(request: HttpRequest, invoice_id: Any) -> HttpResponse:
     """Confirm, then issue: the draft gets its number and never changes again."""
-    user = _user(request)
+    user = user_of(request)
     invoice = get_invoice_or_404(user, invoice_id)
     form = forms_invoices.IssueForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
@@ -286,12 +249,12 @@ def invoice_issue(request: HttpRequest, invoice_id: Any) -> HttpResponse:
 
 @billing_view("POST", write=True)
 def invoice_discard(request: HttpRequest, invoice_id: Any) -> HttpResponse:
-    user = _user(request)
+    user = user_of(request)
     invoice = get_invoice_or_404(user, invoice_id)
     try:
         services.discard_draft(actor=user, invoice=invoice)
     except ValidationError as exc:
-        messages.error(request, _error_text(exc))
+        messages.error(request, error_text(exc))
     else:
         messages.success(request, _("Draft discarded."))
     return redirect("billing:invoice_detail", invoice_id=invoice.public_id)
@@ -300,7 +263,7 @@ def invoice_discard(request: HttpRequest, invoice_id: Any) -> HttpResponse:
 @billing_view("GET", "HEAD", "POST", write=True)
 def credit_note_new(request: HttpRequest, invoice_id: Any) -> HttpResponse:
     """Draft a credit note (rectificativa) of an issued invoice: all of it or some lines."""
-    user = _user(request)
+    user = user_of(request)
     invoice = get_invoice_or_404(user, invoice_id)
     lines = list(invoice.lines.select_related("product").order_by("position", "id"))
     form = forms_invoices.CreditNoteForm(request.POST or None, lines=lines)
@@ -340,18 +303,18 @@ def pdf_response(invoice: Invoice) -> HttpResponse:
 
 @billing_view("GET", "HEAD")
 def invoice_pdf(request: HttpRequest, invoice_id: Any) -> HttpResponse:
-    return pdf_response(get_invoice_or_404(_user(request), invoice_id))
+    return pdf_response(get_invoice_or_404(user_of(request), invoice_id))
 
 
 @billing_view("POST", write=True)
 def invoice_send(request: HttpRequest, invoice_id: Any) -> HttpResponse:
     """Queue the invoice's mail, with its PDF, to the client's invoice address."""
-    user = _user(request)
+    user = user_of(request)
     invoice = get_invoice_or_404(user, invoice_id)
     try:
         sent = services.send_invoice(actor=user, invoice=invoice)
     except ValidationError as exc:
-        messages.error(request, _error_text(exc))
+        messages.error(request, error_text(exc))
     else:
         messages.success(
             request,

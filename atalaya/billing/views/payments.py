@@ -7,19 +7,14 @@ MSP staff only (anyone else 404); writes need the billing role or an administrat
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
-from typing import Any, cast
+from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
-from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods
 
 from atalaya.billing import balance, forms_payments
 from atalaya.billing.access_payments import get_payment_or_404, require_staff
@@ -32,41 +27,9 @@ from atalaya.billing.models import (
     can_write_billing,
 )
 from atalaya.billing.services import payments as services
+from atalaya.billing.views.common import PAGE_SIZE, billing_view, error_text, user_of
 from atalaya.core.forms import add_service_errors
 from atalaya.core.models import Client, User
-
-PAGE_SIZE = 50
-SAFE_METHODS = ("GET", "HEAD")
-View = Callable[..., HttpResponseBase]
-
-
-def payments_view(*methods: str, write: bool = False) -> Callable[[View], View]:
-    """Allow ``methods`` (else 405) to signed-in MSP staff (else 404); the writes of a
-    ``write`` view need the billing role or an administrator (else 403)."""
-
-    def decorator(view: View) -> View:
-        @require_http_methods(list(methods))
-        @login_required
-        @wraps(view)
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-            user = cast(User, request.user)
-            if not user.is_msp_staff:
-                raise Http404("Not found")
-            if write and request.method not in SAFE_METHODS and not can_write_billing(user):
-                raise PermissionDenied(_("Your role may not change billing."))
-            return view(request, *args, **kwargs)
-
-        return wrapped
-
-    return decorator
-
-
-def user_of(request: HttpRequest) -> User:
-    return cast(User, request.user)
-
-
-def error_text(exc: ValidationError) -> str:
-    return " ".join(exc.messages)
 
 
 def staff_invoice_or_404(user: User, public_id: object) -> Invoice:
@@ -95,7 +58,7 @@ def staff_client_or_404(user: User, public_id: object) -> Client:
     return client
 
 
-@payments_view("GET", "HEAD")
+@billing_view("GET", "HEAD")
 def payment_list(request: HttpRequest) -> HttpResponse:
     """Payments received, newest first, with what each covers; one query per page."""
     user = user_of(request)
@@ -112,7 +75,7 @@ def payment_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-@payments_view("GET", "HEAD")
+@billing_view("GET", "HEAD")
 def payment_detail(request: HttpRequest, payment_id: Any) -> HttpResponse:
     user = user_of(request)
     payment = get_payment_or_404(user, payment_id)
@@ -130,7 +93,7 @@ def payment_detail(request: HttpRequest, payment_id: Any) -> HttpResponse:
     )
 
 
-@payments_view("POST", write=True)
+@billing_view("POST", write=True)
 def payment_reverse(request: HttpRequest, payment_id: Any) -> HttpResponse:
     user = user_of(request)
     payment = get_payment_or_404(user, payment_id)
@@ -181,7 +144,7 @@ def _record(
     )
 
 
-@payments_view("GET", "HEAD", "POST", write=True)
+@billing_view("GET", "HEAD", "POST", write=True)
 def invoice_pay(request: HttpRequest, invoice_id: Any) -> HttpResponse:
     """Record money received for an invoice: up to its open balance, the rest is credit."""
     invoice = staff_invoice_or_404(user_of(request), invoice_id)
@@ -192,14 +155,14 @@ def invoice_pay(request: HttpRequest, invoice_id: Any) -> HttpResponse:
     )
 
 
-@payments_view("GET", "HEAD", "POST", write=True)
+@billing_view("GET", "HEAD", "POST", write=True)
 def client_payment_new(request: HttpRequest, client_id: Any) -> HttpResponse:
     """Record money received from a client for no invoice in particular (credit)."""
     client = staff_client_or_404(user_of(request), client_id)
     return _record(request, client=client, invoice=None, template="billing/payments/new.html")
 
 
-@payments_view("GET", "HEAD")
+@billing_view("GET", "HEAD")
 def client_credit(request: HttpRequest, client_id: Any) -> HttpResponse:
     """A client's credit, its payments, and its open invoices to apply the credit to."""
     user = user_of(request)
@@ -231,7 +194,7 @@ def client_credit(request: HttpRequest, client_id: Any) -> HttpResponse:
     )
 
 
-@payments_view("POST", write=True)
+@billing_view("POST", write=True)
 def invoice_apply_credit(request: HttpRequest, invoice_id: Any) -> HttpResponse:
     user = user_of(request)
     invoice = staff_invoice_or_404(user, invoice_id)

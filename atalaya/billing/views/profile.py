@@ -14,14 +14,14 @@ from atalaya.billing.access_invoices import get_billing_client_or_404
 from atalaya.billing.forms_invoices import BillingProfileForm
 from atalaya.billing.models import BillingProfile, can_write_billing
 from atalaya.billing.services.profiles import PROFILE_FIELDS, save_billing_profile
-from atalaya.billing.views.invoices import _user, billing_view
+from atalaya.billing.views.common import billing_view, user_of
 from atalaya.core.forms import add_service_errors
 
 
 @billing_view("GET", "HEAD", "POST", write=True)
 def profile_edit(request: HttpRequest, client_id: Any) -> HttpResponse:
     """Show and change a client's billing profile; a wrong tax id is named on its field."""
-    user = _user(request)
+    user = user_of(request)
     client = get_billing_client_or_404(user, client_id)
     profile = BillingProfile.objects.filter(client=client).first()
     initial = {name: getattr(profile, name) for name in PROFILE_FIELDS} if profile else {}

@@ -31,7 +31,7 @@ from atalaya.billing.models import (
 )
 from atalaya.billing.services import reminders
 from atalaya.billing.services.reminders.decision import Reason, reason_label
-from atalaya.billing.views.invoices import _user, billing_view
+from atalaya.billing.views.common import billing_view, user_of
 from atalaya.core.forms import add_service_errors
 
 PER_PAGE = 100
@@ -125,14 +125,14 @@ def run_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "billing/reminders/run_list.html",
-        {"runs": runs, "can_write": can_write_billing(_user(request)), **bank_state(now)},
+        {"runs": runs, "can_write": can_write_billing(user_of(request)), **bank_state(now)},
     )
 
 
 @billing_view("GET", "HEAD", "POST", write=True)
 def run_new(request: HttpRequest) -> HttpResponse:
     """Propose a run; on stale bank data the form asks for an override and its reason."""
-    user = _user(request)
+    user = user_of(request)
     now = timezone.now()
     form = ProposeForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
@@ -163,7 +163,7 @@ def run_new(request: HttpRequest) -> HttpResponse:
 @billing_view("GET", "HEAD")
 def run_detail(request: HttpRequest, run_id: Any) -> HttpResponse:
     """A run: what it looked at, and every message previewed with why it is there."""
-    user = _user(request)
+    user = user_of(request)
     run = get_run_or_404(user, run_id)
     status = request.GET.get("status", "")
     items = ReminderItem.objects.filter(run=run).select_related("invoice", "client")
@@ -205,7 +205,7 @@ def run_detail(request: HttpRequest, run_id: Any) -> HttpResponse:
 
 @billing_view("POST", write=True)
 def run_approve_all(request: HttpRequest, run_id: Any) -> HttpResponse:
-    user = _user(request)
+    user = user_of(request)
     run = get_run_or_404(user, run_id)
     try:
         count = reminders.approve_all(actor=user, run=run)
@@ -219,7 +219,7 @@ def run_approve_all(request: HttpRequest, run_id: Any) -> HttpResponse:
 @billing_view("POST", write=True)
 def run_send(request: HttpRequest, run_id: Any) -> HttpResponse:
     """Send the approved reminders; each is checked again now and dropped if it changed."""
-    user = _user(request)
+    user = user_of(request)
     run = get_run_or_404(user, run_id)
     try:
         result = reminders.send_approved(actor=user, run=run)
@@ -236,7 +236,7 @@ def run_send(request: HttpRequest, run_id: Any) -> HttpResponse:
 
 @billing_view("POST", write=True)
 def run_discard(request: HttpRequest, run_id: Any) -> HttpResponse:
-    user = _user(request)
+    user = user_of(request)
     run = get_run_or_404(user, run_id)
     try:
         reminders.discard_run(actor=user, run=run)
@@ -249,7 +249,7 @@ def run_discard(request: HttpRequest, run_id: Any) -> HttpResponse:
 
 @billing_view("POST", write=True)
 def item_approve(request: HttpRequest, run_id: Any, item_id: Any) -> HttpResponse:
-    user = _user(request)
+    user = user_of(request)
     run = get_run_or_404(user, run_id)
     item = get_item_or_404(user, run, item_id)
     try:
@@ -263,7 +263,7 @@ def item_approve(request: HttpRequest, run_id: Any, item_id: Any) -> HttpRespons
 
 @billing_view("POST", write=True)
 def item_skip(request: HttpRequest, run_id: Any, item_id: Any) -> HttpResponse:
-    user = _user(request)
+    user = user_of(request)
     run = get_run_or_404(user, run_id)
     item = get_item_or_404(user, run, item_id)
     form = SkipForm(request.POST)
@@ -283,7 +283,7 @@ def item_skip(request: HttpRequest, run_id: Any, item_id: Any) -> HttpResponse:
 @billing_view("GET", "HEAD", "POST", write=True)
 def pause_list(request: HttpRequest) -> HttpResponse:
     """Pauses in force and past ones (one query), and the form to pause."""
-    user = _user(request)
+    user = user_of(request)
     now = timezone.now()
     form = PauseForm(
         request.POST or None,
@@ -323,7 +323,7 @@ def pause_list(request: HttpRequest) -> HttpResponse:
 
 @billing_view("POST", write=True)
 def pause_lift(request: HttpRequest, pause_id: Any) -> HttpResponse:
-    user = _user(request)
+    user = user_of(request)
     pause = get_pause_or_404(user, pause_id)
     try:
         reminders.lift_pause(actor=user, pause=pause)
@@ -349,7 +349,7 @@ def why_context(invoice: Any) -> dict[str, Any]:
 
 @billing_view("POST", write=True)
 def invoice_dispute(request: HttpRequest, invoice_id: Any) -> HttpResponse:
-    user = _user(request)
+    user = user_of(request)
     invoice = get_invoice_or_404(user, invoice_id)
     form = DisputeForm(request.POST)
     try:
@@ -365,7 +365,7 @@ def invoice_dispute(request: HttpRequest, invoice_id: Any) -> HttpResponse:
 
 @billing_view("POST", write=True)
 def invoice_undispute(request: HttpRequest, invoice_id: Any) -> HttpResponse:
-    user = _user(request)
+    user = user_of(request)
     invoice = get_invoice_or_404(user, invoice_id)
     try:
         reminders.clear_dispute(actor=user, invoice=invoice)

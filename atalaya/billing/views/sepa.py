@@ -32,17 +32,12 @@ from atalaya.billing.models import (
 )
 from atalaya.billing.services import collections as services
 from atalaya.billing.services import mandates as mandate_services
-from atalaya.billing.views.payments import (
-    PAGE_SIZE,
-    error_text,
-    payments_view,
-    staff_client_or_404,
-    user_of,
-)
+from atalaya.billing.views.common import PAGE_SIZE, billing_view, error_text, user_of
+from atalaya.billing.views.payments import staff_client_or_404
 from atalaya.core.forms import add_service_errors
 
 
-@payments_view("GET", "HEAD", "POST", write=True)
+@billing_view("GET", "HEAD", "POST", write=True)
 def mandate_list(request: HttpRequest, client_id: Any) -> HttpResponse:
     """A client's mandates, and a form to record a new one."""
     user = user_of(request)
@@ -70,7 +65,7 @@ def mandate_list(request: HttpRequest, client_id: Any) -> HttpResponse:
     )
 
 
-@payments_view("POST", write=True)
+@billing_view("POST", write=True)
 def mandate_revoke(request: HttpRequest, mandate_id: Any) -> HttpResponse:
     user = user_of(request)
     mandate = get_mandate_or_404(user, mandate_id)
@@ -85,7 +80,7 @@ def mandate_revoke(request: HttpRequest, mandate_id: Any) -> HttpResponse:
     return redirect("billing:mandate_list", client_id=mandate.client.public_id)
 
 
-@payments_view("GET", "HEAD")
+@billing_view("GET", "HEAD")
 def collection_list(request: HttpRequest) -> HttpResponse:
     """Direct debits by status, newest debit date first; one query per page."""
     user = user_of(request)
@@ -115,7 +110,7 @@ def collection_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-@payments_view("GET", "HEAD")
+@billing_view("GET", "HEAD")
 def collection_detail(request: HttpRequest, collection_id: Any) -> HttpResponse:
     user = user_of(request)
     collection = get_collection_or_404(user, collection_id)
@@ -171,32 +166,32 @@ def _transition(request: HttpRequest, collection_id: Any, action: str) -> HttpRe
     return redirect("billing:collection_detail", collection_id=collection.public_id)
 
 
-@payments_view("POST", write=True)
+@billing_view("POST", write=True)
 def collection_submit(request: HttpRequest, collection_id: Any) -> HttpResponse:
     return _transition(request, collection_id, "submit")
 
 
-@payments_view("POST", write=True)
+@billing_view("POST", write=True)
 def collection_settle(request: HttpRequest, collection_id: Any) -> HttpResponse:
     return _transition(request, collection_id, "settle")
 
 
-@payments_view("POST", write=True)
+@billing_view("POST", write=True)
 def collection_final(request: HttpRequest, collection_id: Any) -> HttpResponse:
     return _transition(request, collection_id, "final")
 
 
-@payments_view("POST", write=True)
+@billing_view("POST", write=True)
 def collection_return(request: HttpRequest, collection_id: Any) -> HttpResponse:
     return _transition(request, collection_id, "return")
 
 
-@payments_view("POST", write=True)
+@billing_view("POST", write=True)
 def collection_cancel(request: HttpRequest, collection_id: Any) -> HttpResponse:
     return _transition(request, collection_id, "cancel")
 
 
-@payments_view("GET", "HEAD")
+@billing_view("GET", "HEAD")
 def batch_list(request: HttpRequest) -> HttpResponse:
     user = user_of(request)
     page = Paginator(CollectionBatch.objects.order_by("-due_on", "-id"), PAGE_SIZE).get_page(
@@ -213,7 +208,7 @@ def batch_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-@payments_view("POST", write=True)
+@billing_view("POST", write=True)
 def batch_new(request: HttpRequest) -> HttpResponse:
     """One batch (and pain.008 file) per sequence type for a debit date."""
     user = user_of(request)
@@ -233,7 +228,7 @@ def batch_new(request: HttpRequest) -> HttpResponse:
     return redirect("billing:batch_detail", batch_id=made[0].public_id)
 
 
-@payments_view("GET", "HEAD")
+@billing_view("GET", "HEAD")
 def batch_detail(request: HttpRequest, batch_id: Any) -> HttpResponse:
     user = user_of(request)
     batch = get_batch_or_404(user, batch_id)
@@ -245,7 +240,7 @@ def batch_detail(request: HttpRequest, batch_id: Any) -> HttpResponse:
     )
 
 
-@payments_view("GET", "HEAD")
+@billing_view("GET", "HEAD")
 def batch_download(request: HttpRequest, batch_id: Any) -> HttpResponse:
     batch = get_batch_or_404(user_of(request), batch_id)
     response = HttpResponse(batch.xml.encode("utf-8"), content_type="application/xml")
@@ -253,7 +248,7 @@ def batch_download(request: HttpRequest, batch_id: Any) -> HttpResponse:
     return response
 
 
-@payments_view("POST", write=True)
+@billing_view("POST", write=True)
 def batch_submit(request: HttpRequest, batch_id: Any) -> HttpResponse:
     user = user_of(request)
     batch = get_batch_or_404(user, batch_id)

@@ -12,14 +12,14 @@ from atalaya.billing.forms_invoices import BillingSettingsForm, SeriesForm
 from atalaya.billing.models import BillingSettings, InvoiceSeries, can_write_billing
 from atalaya.billing.services import invoices as services
 from atalaya.billing.services.profiles import SETTINGS_FIELDS, save_billing_settings
-from atalaya.billing.views.invoices import _user, billing_view
+from atalaya.billing.views.common import billing_view, user_of
 from atalaya.core.forms import add_service_errors
 
 
 @billing_view("GET", "HEAD", "POST")
 def settings_edit(request: HttpRequest) -> HttpResponse:
     """Who issues the invoices and collects the debits; only administrators change it."""
-    user = _user(request)
+    user = user_of(request)
     if request.method == "POST" and not user.is_admin:
         raise PermissionDenied(_("Only administrators may change the billing settings."))
     row = BillingSettings.load()
@@ -45,7 +45,7 @@ def settings_edit(request: HttpRequest) -> HttpResponse:
 @billing_view("GET", "HEAD", "POST", write=True)
 def series_list(request: HttpRequest) -> HttpResponse:
     """The numbering series with their next numbers; a new one is created here."""
-    user = _user(request)
+    user = user_of(request)
     form = SeriesForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:

@@ -29,7 +29,7 @@ from atalaya.billing.models import (
     can_write_billing,
 )
 from atalaya.billing.services import time as services
-from atalaya.billing.views.invoices import _user, billing_view
+from atalaya.billing.views.common import billing_view, user_of
 from atalaya.core.forms import add_service_errors
 from atalaya.core.models import User
 from atalaya.tickets.models import TimeEntry
@@ -95,7 +95,7 @@ def _suggestions(entries: list[TimeEntry]) -> dict[int, dict[str, Any]]:
 @billing_view("GET", "HEAD", "POST", write=True)
 def time_queue(request: HttpRequest) -> HttpResponse:
     """Pending billable entries; POST decides the selected ones at once."""
-    user = _user(request)
+    user = user_of(request)
     if request.method == "POST":
         action = request.POST.get("action", "")
         if action not in ("approve", "invoice", "write_off"):
@@ -131,7 +131,7 @@ def time_queue(request: HttpRequest) -> HttpResponse:
 def time_decide(request: HttpRequest, entry_id: int) -> HttpResponse:
     """One entry: approve (block first), approve to invoice, or write off; a rate may be
     given where none is known."""
-    user = _user(request)
+    user = user_of(request)
     entry = get_entry_or_404(user, entry_id)
     form = DecideForm(request.POST)
     if form.is_valid():
@@ -163,7 +163,7 @@ def time_decide(request: HttpRequest, entry_id: int) -> HttpResponse:
 @billing_view("GET", "HEAD")
 def hour_block_list(request: HttpRequest) -> HttpResponse:
     """Every client's blocks with their balance; low balances flagged."""
-    user = _user(request)
+    user = user_of(request)
     blocks = (
         HourBlock.objects.visible_to(user)
         .select_related("client", "invoice")
@@ -178,7 +178,7 @@ def hour_block_list(request: HttpRequest) -> HttpResponse:
 
 @billing_view("GET", "HEAD", "POST", write=True)
 def hour_block_new(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
+    user = user_of(request)
     form = HourBlockForm(request.POST or None, clients=billing_clients_of(user).order_by("name"))
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data

@@ -39,7 +39,7 @@ _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
 class _Where:
-    """"Entry 12" for an error message, translated only if an error is raised."""
+    """ "Entry 12" for an error message, translated only if an error is raised."""
 
     def __init__(self, index: int) -> None:
         self.index = index

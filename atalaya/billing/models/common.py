@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -20,6 +21,13 @@ CENT = Decimal("0.01")
 
 def can_write_billing(user: Any) -> bool:
     return bool(user is not None and user.is_active and user.role in BILLING_WRITER_ROLES)
+
+
+def require_billing_writer(actor: Any) -> None:
+    """Every billing write's check: a person needs the billing role or to be an
+    administrator; ``None`` is Atalaya itself (the recurring run, an import, the CLI)."""
+    if actor is not None and not can_write_billing(actor):
+        raise PermissionDenied(_("Your role may not change billing."))
 
 
 def billing_clients_of(user: Any) -> models.QuerySet[Client]:

@@ -50,9 +50,9 @@ from atalaya.billing.models import (
     PaymentMethod,
     StatementFormat,
 )
+from atalaya.billing.models.common import require_billing_writer
 from atalaya.billing.services import collections as collection_services
 from atalaya.billing.services import payments as payment_services
-from atalaya.billing.services.payments import require_billing_writer
 from atalaya.billing.statements import ParsedEntry, ParsedStatement, parse_statement
 from atalaya.billing.statements.norma43 import iban_matches
 from atalaya.core.models import Client, User

@@ -11,14 +11,14 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from atalaya.billing.models import AgreementLine, PackageComponent, Product, Unit, VatCategory
-from atalaya.billing.models.common import IVA_RATES, can_write_billing
+from atalaya.billing.models.common import IVA_RATES, require_billing_writer
 from atalaya.core.models import User
 from atalaya.core.services import record_audit
 from atalaya.tickets.models import WorkType
@@ -39,12 +39,6 @@ PRODUCT_FIELDS = (
     "vat_rate",
     "work_type",
 )
-
-
-def require_billing_writer(actor: User | None) -> None:
-    """None is the system itself (the recurring run's task, the CLI)."""
-    if actor is not None and not can_write_billing(actor):
-        raise PermissionDenied(_("Only billing staff may change billing data."))
 
 
 def clean_decimal(field: str, value: Any, *, limit: Decimal, places: int) -> Decimal:

@@ -40,8 +40,8 @@ from atalaya.billing.models import (
     Payment,
     PaymentMethod,
 )
+from atalaya.billing.models.common import require_billing_writer
 from atalaya.billing.services import payments as payment_services
-from atalaya.billing.services.payments import require_billing_writer
 from atalaya.core.models import AuditEvent, Client, Contact, ContactMembership, User
 from atalaya.core.services import record_audit
 from atalaya.mail.outbox import queue_mail

@@ -17,7 +17,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F, Max, Sum
 from django.utils import timezone
@@ -36,8 +36,8 @@ from atalaya.billing.models import (
     InvoiceVatTotal,
     Mandate,
     PaymentMethod,
-    can_write_billing,
 )
+from atalaya.billing.models.common import require_billing_writer
 
 # The line checks, series and sending live in their own modules; the contract names
 # them here.
@@ -68,12 +68,6 @@ MAX_NOTES = 5000
 MAX_REASON = 300
 ZERO = Decimal("0.00")
 EDITABLE_FIELDS = ("period_start", "period_end", "payment_method", "mandate", "notes", "series")
-
-
-def _require_writer(actor: User | None) -> None:
-    # None is the system itself (the recurring run, the CLI, migrations).
-    if actor is not None and not can_write_billing(actor):
-        raise PermissionDenied(_("Your role may not change billing."))
 
 
 def _audit(actor: User | None, invoice: Invoice, action: str, **changes: Any) -> None:
@@ -147,7 +141,7 @@ def create_draft(
     an active mandate, else transfer. The currency is the install's (EUR): another is
     refused rather than mixed. Nothing is written unless every line is valid.
     """
-    _require_writer(actor)
+    require_billing_writer(actor)
     settings_row = BillingSettings.load()
     invoice_currency = (currency or settings_row.currency or "EUR").strip().upper()
     if invoice_currency != (settings_row.currency or "EUR"):
@@ -240,7 +234,7 @@ def _sync(target: Invoice, source: Invoice) -> None:
 @transaction.atomic
 def update_draft(*, actor: User | None, invoice: Invoice, **fields: Any) -> Invoice:
     """Change a draft's header: series, period, payment method and mandate, notes."""
-    _require_writer(actor)
+    require_billing_writer(actor)
     unknown = set(fields) - set(EDITABLE_FIELDS)
     if unknown:
         raise ValidationError(
@@ -292,7 +286,7 @@ def add_lines(
     *, actor: User | None, invoice: Invoice, lines: Iterable[Mapping[str, Any]]
 ) -> list[InvoiceLine]:
     """Append lines to a draft and recompute its totals; all or nothing."""
-    _require_writer(actor)
+    require_billing_writer(actor)
     locked = _lock_draft(invoice)
     cleaned = clean_lines(
         lines,
@@ -332,7 +326,7 @@ def add_line(*, actor: User | None, invoice: Invoice, **line: Any) -> InvoiceLin
 @transaction.atomic
 def remove_line(*, actor: User | None, invoice: Invoice, line: InvoiceLine) -> None:
     """Take a line off a draft and recompute its totals."""
-    _require_writer(actor)
+    require_billing_writer(actor)
     locked = _lock_draft(invoice)
     if line.invoice_id != locked.pk:
         raise ValidationError({"line": [_("That line is not on this invoice.")]})
@@ -375,7 +369,7 @@ def recompute_totals(invoice: Invoice) -> money.Totals:
 @transaction.atomic
 def discard_draft(*, actor: User | None, invoice: Invoice) -> Invoice:
     """Set a draft aside: it keeps its lines for the record and never gets a number."""
-    _require_writer(actor)
+    require_billing_writer(actor)
     locked = _lock_draft(invoice)
     locked.status = InvoiceStatus.DISCARDED
     locked.save(update_fields=["status"])
@@ -545,7 +539,7 @@ def issue_invoice(
     direct debit without a mandate, or a credit note that would credit more than is
     left. The due date is the issue date plus the agreement's or the client's terms.
     """
-    _require_writer(actor)
+    require_billing_writer(actor)
     locked = (
         Invoice.objects.select_for_update().select_related("client", "series").get(pk=invoice.pk)
     )
@@ -705,7 +699,7 @@ def create_credit_note(
     than the invoice's total less the credit notes already issued on it; issuing it
     checks that again.
     """
-    _require_writer(actor)
+    require_billing_writer(actor)
     reason = " ".join((reason or "").split())
     if not reason:
         raise ValidationError({"reason": [_("Say why the invoice is corrected.")]})

@@ -24,7 +24,7 @@ from atalaya.billing.models import (
     Mandate,
     MandateSequence,
 )
-from atalaya.billing.services.payments import require_billing_writer
+from atalaya.billing.models.common import require_billing_writer
 from atalaya.core.models import Client, User
 from atalaya.core.services import record_audit
 

@@ -17,7 +17,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import connections, models, transaction
 from django.db.models import Sum
 from django.utils import timezone
@@ -32,8 +32,8 @@ from atalaya.billing.models import (
     Payment,
     PaymentAllocation,
     PaymentMethod,
-    can_write_billing,
 )
+from atalaya.billing.models.common import require_billing_writer
 from atalaya.core.models import AuditEvent, Client, User
 from atalaya.core.services import record_audit
 
@@ -43,12 +43,6 @@ CENT = Decimal("0.01")
 MAX_AMOUNT = Decimal("999999999999.99")
 
 AllocationSpec = Iterable[tuple[Invoice, Decimal | str | None]] | Mapping[Invoice, Any]
-
-
-def require_billing_writer(actor: User | None) -> None:
-    """None is Atalaya itself (an import, a periodic job); a person needs a billing role."""
-    if actor is not None and not can_write_billing(actor):
-        raise PermissionDenied(_("Your role may not change billing data."))
 
 
 def clean_amount(value: Any, field_name: str = "amount") -> Decimal:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -19,16 +19,10 @@ from atalaya.billing.models import (
     InvoiceKind,
     InvoiceStatus,
     PaymentMethod,
-    can_write_billing,
 )
+from atalaya.billing.models.common import require_billing_writer
 from atalaya.core.models import AuditEvent, ContactMembership, User
 from atalaya.core.services import record_audit
-
-
-def _require_writer(actor: User | None) -> None:
-    # None is the system itself (the recurring run, the CLI).
-    if actor is not None and not can_write_billing(actor):
-        raise PermissionDenied(_("Your role may not change billing."))
 
 
 def recipients_of(invoice: Invoice) -> list[tuple[str, str, Any]]:
@@ -61,7 +55,7 @@ def send_invoice(*, actor: User | None, invoice: Invoice) -> list[Any]:
     recipient gets one mail per sending. The PDF is rendered once, in the invoice's
     language, and its hash is kept on the invoice.
     """
-    _require_writer(actor)
+    require_billing_writer(actor)
     from atalaya.mail.outbox import kick_delivery, queue_mail
 
     if invoice.status != InvoiceStatus.ISSUED:

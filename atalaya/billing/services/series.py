@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from atalaya.billing.models import InvoiceSeries, can_write_billing
+from atalaya.billing.models import InvoiceSeries
+from atalaya.billing.models.common import require_billing_writer
 from atalaya.core.models import User
 from atalaya.core.services import record_audit
-
-
-def _require_writer(actor: User | None) -> None:
-    # None is the system itself (the recurring run, the CLI).
-    if actor is not None and not can_write_billing(actor):
-        raise PermissionDenied(_("Your role may not change billing."))
 
 
 @transaction.atomic
@@ -29,7 +24,7 @@ def create_series(
     next_number: int = 1,
 ) -> InvoiceSeries:
     """A numbering series; ``next_number`` above 1 continues a series begun elsewhere."""
-    _require_writer(actor)
+    require_billing_writer(actor)
     code = (code or "").strip()
     prefix = (prefix or "").strip()
     errors: dict[str, list[str]] = {}
@@ -72,7 +67,7 @@ def set_series_active(
     *, actor: User | None, series: InvoiceSeries, is_active: bool
 ) -> InvoiceSeries:
     """Close a series (no more numbers) or open it again; its numbers never change."""
-    _require_writer(actor)
+    require_billing_writer(actor)
     InvoiceSeries.objects.filter(pk=series.pk).update(is_active=is_active)
     series.is_active = is_active
     record_audit(actor, series, "series.active" if is_active else "series.close")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -25,8 +25,8 @@ from atalaya.billing.models import (
     ReminderLevel,
     ReminderPause,
     ReminderPolicy,
-    can_write_billing,
 )
+from atalaya.billing.models.common import require_billing_writer
 from atalaya.core.models import Client, User
 from atalaya.core.services import record_audit
 
@@ -41,12 +41,6 @@ DEFAULT_LEVELS = (
 DEFAULT_MIN_DAYS = 7
 MAX_PAUSE = timedelta(days=366)
 REASON_LIMIT = 300
-
-
-def require_writer(actor: User | None) -> None:
-    """Billing writes need the admin or billing role; None is the system itself."""
-    if actor is not None and not can_write_billing(actor):
-        raise PermissionDenied(_("Your role may not change billing."))
 
 
 def default_policy() -> ReminderPolicy:
@@ -85,7 +79,7 @@ def update_level(
     channel: str | None = None,
 ) -> ReminderLevel:
     """Edit one step of a policy; the days after the due date must keep rising step by step."""
-    require_writer(actor)
+    require_billing_writer(actor)
     errors: dict[str, str] = {}
     if not 0 <= days_after_due <= 3650:
         errors["days_after_due"] = _("Days after the due date must be between 0 and 3650.")
@@ -169,7 +163,7 @@ def pause_reminders(
     A reason and an expiry are required: a pause that nobody remembers must end by
     itself, and at most a year ahead.
     """
-    require_writer(actor)
+    require_billing_writer(actor)
     now = now or timezone.now()
     text = _clean_reason(reason)
     if expires_at is None:
@@ -207,7 +201,7 @@ def lift_pause(
     *, actor: User | None, pause: ReminderPause, now: datetime | None = None
 ) -> ReminderPause:
     """End a pause early; the row stays, with who lifted it and when."""
-    require_writer(actor)
+    require_billing_writer(actor)
     now = now or timezone.now()
     updated = ReminderPause.objects.filter(
         pk=pause.pk, lifted_at__isnull=True, expires_at__gt=now
@@ -248,7 +242,7 @@ def set_dispute(
     *, actor: User | None, invoice: Invoice, reason: str, now: datetime | None = None
 ) -> Invoice:
     """Flag an invoice as disputed by the client: no reminder while the flag holds."""
-    require_writer(actor)
+    require_billing_writer(actor)
     _issued_invoice(invoice)
     text = _clean_reason(reason)
     now = now or timezone.now()
@@ -266,7 +260,7 @@ def set_dispute(
 @transaction.atomic
 def clear_dispute(*, actor: User | None, invoice: Invoice) -> Invoice:
     """The dispute is settled: reminders may resume (from the step where they stopped)."""
-    require_writer(actor)
+    require_billing_writer(actor)
     locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
     if not locked.is_disputed:
         raise ValidationError(_("This invoice is not disputed."))

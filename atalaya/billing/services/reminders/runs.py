@@ -33,6 +33,7 @@ from atalaya.billing.models import (
     RunStatus,
     SentReminder,
 )
+from atalaya.billing.models.common import require_billing_writer
 from atalaya.billing.services.reminders import messages
 from atalaya.billing.services.reminders.decision import (
     Context,
@@ -44,7 +45,7 @@ from atalaya.billing.services.reminders.decision import (
     load_facts,
     load_recipients,
 )
-from atalaya.billing.services.reminders.policy import _clean_reason, require_writer
+from atalaya.billing.services.reminders.policy import _clean_reason
 from atalaya.core.models import Client, User
 from atalaya.core.services import record_audit
 from atalaya.mail.outbox import queue_mail
@@ -97,7 +98,7 @@ def propose_run(
     on bank data older than the configured age (recorded with who gave it); an empty
     reason is refused.
     """
-    require_writer(actor)
+    require_billing_writer(actor)
     now = now or timezone.now()
     override = ""
     if override_bank_data is not None:
@@ -307,7 +308,7 @@ def approve_item(
     *, actor: User | None, item: ReminderItem, now: datetime | None = None
 ) -> ReminderItem:
     """Approve one item, after checking that its invoice has not changed since the proposal."""
-    require_writer(actor)
+    require_billing_writer(actor)
     now = now or timezone.now()
     run = _locked_run(item.run)
     locked = ReminderItem.objects.select_for_update().get(pk=item.pk)
@@ -344,7 +345,7 @@ def approve_item(
 def approve_all(*, actor: User | None, run: ReminderRun, now: datetime | None = None) -> int:
     """Approve every proposed item of the run, or none: if any invoice changed since the
     proposal, the error names them and nothing is approved (skip them, or propose anew)."""
-    require_writer(actor)
+    require_billing_writer(actor)
     now = now or timezone.now()
     run = _locked_run(run)
     items = list(
@@ -386,7 +387,7 @@ def skip_item(
     *, actor: User | None, item: ReminderItem, reason: str = "", now: datetime | None = None
 ) -> ReminderItem:
     """Leave one reminder out of the run (an approved one too, until the run is sent)."""
-    require_writer(actor)
+    require_billing_writer(actor)
     now = now or timezone.now()
     run = _locked_run(item.run)
     locked = ReminderItem.objects.select_for_update().get(pk=item.pk)
@@ -413,7 +414,7 @@ def skip_item(
 @transaction.atomic
 def discard_run(*, actor: User | None, run: ReminderRun) -> ReminderRun:
     """Throw a proposal away (nothing was sent); its items stay for the record."""
-    require_writer(actor)
+    require_billing_writer(actor)
     locked = _locked_run(run)
     locked.status = RunStatus.DISCARDED
     locked.save(update_fields=["status"])
@@ -439,7 +440,7 @@ def send_approved(
     first) never sends or un-sends another. Items left unapproved are marked skipped
     and the run is closed.
     """
-    require_writer(actor)
+    require_billing_writer(actor)
     now = now or timezone.now()
     fresh = ReminderRun.objects.get(pk=run.pk)
     if fresh.status == RunStatus.SENT:

@@ -14,7 +14,6 @@ nothing here.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -26,7 +25,6 @@ from django.utils.translation import gettext as _
 
 from atalaya.billing import balance, sepa
 from atalaya.billing.models import (
-    BillingProfile,
     BillingSettings,
     Collection,
     CollectionBatch,
@@ -42,7 +40,8 @@ from atalaya.billing.models import (
 )
 from atalaya.billing.models.common import require_billing_writer
 from atalaya.billing.services import payments as payment_services
-from atalaya.core.models import AuditEvent, Client, Contact, ContactMembership, User
+from atalaya.billing.services.recipients import billing_recipients
+from atalaya.core.models import AuditEvent, User
 from atalaya.core.services import record_audit
 from atalaya.mail.outbox import queue_mail
 
@@ -126,29 +125,6 @@ def _move(
 # ---------------------------------------------------------------------------------------
 # Mail and tasks
 # ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Recipient:
-    address: str
-    language: str
-    contact: Contact | None
-
-
-def billing_recipients(client: Client) -> list[Recipient]:
-    """The client's billing address (BillingProfile.invoice_email), else its contacts
-    flagged as billing contacts, each in their own language."""
-    profile = BillingProfile.objects.filter(client=client).first()
-    if profile is not None and profile.invoice_email:
-        return [Recipient(profile.invoice_email, client.language, None)]
-    found = []
-    for membership in ContactMembership.objects.filter(
-        client=client, is_billing=True
-    ).select_related("contact"):
-        contact = membership.contact
-        if contact.email:
-            found.append(Recipient(contact.email, contact.language or client.language, contact))
-    return found
 
 
 def _money(amount: Decimal, currency: str) -> str:

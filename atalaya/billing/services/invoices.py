@@ -55,7 +55,6 @@ from atalaya.billing.services.invoice_lines import (
 )
 from atalaya.billing.services.sending import (
     pdf_filename,
-    recipients_of,
     render_pdf,
     send_invoice,
 )
@@ -778,7 +777,6 @@ __all__ = [
     "MAX_QUANTITY",
     "CleanLine",
     "pdf_filename",
-    "recipients_of",
     "add_line",
     "add_lines",
     "clean_line",

@@ -14,32 +14,15 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from atalaya.billing.models import (
-    BillingProfile,
     Invoice,
     InvoiceKind,
     InvoiceStatus,
     PaymentMethod,
 )
 from atalaya.billing.models.common import require_billing_writer
-from atalaya.core.models import AuditEvent, ContactMembership, User
+from atalaya.billing.services.recipients import billing_recipients
+from atalaya.core.models import AuditEvent, User
 from atalaya.core.services import record_audit
-
-
-def recipients_of(invoice: Invoice) -> list[tuple[str, str, Any]]:
-    """(address, language, contact) to mail: the invoice e-mail, else the billing contacts."""
-    profile = BillingProfile.objects.filter(client=invoice.client).first()
-    if profile is not None and profile.invoice_email:
-        return [(profile.invoice_email, invoice.language, None)]
-    found = []
-    for membership in (
-        ContactMembership.objects.filter(client=invoice.client, is_billing=True)
-        .select_related("contact")
-        .order_by("contact__name", "pk")
-    ):
-        contact = membership.contact
-        if contact.email and getattr(contact, "is_active", True):
-            found.append((contact.email, contact.language or invoice.language, contact))
-    return found
 
 
 def pdf_filename(invoice: Invoice) -> str:
@@ -60,7 +43,7 @@ def send_invoice(*, actor: User | None, invoice: Invoice) -> list[Any]:
 
     if invoice.status != InvoiceStatus.ISSUED:
         raise ValidationError({"status": [_("Only an issued invoice can be sent.")]})
-    recipients = recipients_of(invoice)
+    recipients = billing_recipients(invoice.client, language=invoice.language)
     if not recipients:
         raise ValidationError(
             {
@@ -78,7 +61,8 @@ def send_invoice(*, actor: User | None, invoice: Invoice) -> list[Any]:
         object_type="invoice", object_id=str(invoice.public_id), action="invoice.send"
     ).count()
     messages = []
-    for address, language, contact in recipients:
+    for recipient in recipients:
+        address, language = recipient.address, recipient.language
         with translation.override(language):
             subject, body = _mail_text(invoice)
         message = queue_mail(
@@ -89,7 +73,7 @@ def send_invoice(*, actor: User | None, invoice: Invoice) -> list[Any]:
             subject=subject,
             body_text=body,
             language=language,
-            contact=contact,
+            contact=recipient.contact,
             attachments=[(pdf_filename(invoice), "application/pdf", pdf)],
             now=now,
         )
@@ -103,7 +87,7 @@ def send_invoice(*, actor: User | None, invoice: Invoice) -> list[Any]:
         invoice,
         "invoice.send",
         client=invoice.client,
-        after={"to": [r[0] for r in recipients], "pdf_sha256": digest},
+        after={"to": [r.address for r in recipients], "pdf_sha256": digest},
     )
     kick_delivery()
     return messages

@@ -37,7 +37,6 @@ from django.utils.translation import override
 from atalaya.billing.models import (
     Agreement,
     AgreementRate,
-    BillingProfile,
     HourBlock,
     InvoiceSeries,
     TimeCharge,
@@ -51,7 +50,8 @@ from atalaya.billing.services.catalog import (
     hourly_product_for,
     require_billing_writer,
 )
-from atalaya.core.models import Client, Contact, ContactMembership, User
+from atalaya.billing.services.recipients import billing_recipients
+from atalaya.core.models import Client, User
 from atalaya.core.services import record_audit
 from atalaya.mail.models import OutboundKind
 from atalaya.mail.outbox import queue_mail
@@ -141,17 +141,6 @@ def _burn(block: HourBlock, wanted: int) -> int:
     return 0
 
 
-def _billing_recipients(client: Client) -> list[tuple[str, str, str, Contact | None]]:
-    """(address, name, language, contact) of who gets the client's billing mail."""
-    profile = BillingProfile.objects.filter(client=client).first()
-    if profile is not None and profile.invoice_email:
-        return [(profile.invoice_email, client.name, client.language, None)]
-    memberships = ContactMembership.objects.filter(
-        client=client, is_billing=True, contact__email__gt=""
-    ).select_related("contact")
-    return [(m.contact.email, m.contact.name, m.contact.language, m.contact) for m in memberships]
-
-
 def check_low_balance(block: HourBlock, *, now: Any = None) -> bool:
     """Alert once when the block's balance is at or below its threshold: a mail to the
     client's billing contacts (outbox, each in their language). True if it alerted now."""
@@ -168,7 +157,13 @@ def check_low_balance(block: HourBlock, *, now: Any = None) -> bool:
     block.low_balance_alerted_at = now
     client = block.client
     hours, minutes = divmod(block.minutes_left, 60)
-    for address, name, language, contact in _billing_recipients(client):
+    for recipient in billing_recipients(client):
+        address, name, language, contact = (
+            recipient.address,
+            recipient.name,
+            recipient.language,
+            recipient.contact,
+        )
         with override(language):
             subject = _("Your prepaid hours are running low: %(block)s") % {"block": block.name}
             body = _(

@@ -116,6 +116,7 @@ def _product_out(product: Product) -> dict[str, Any]:
 
 @router.get("/products", response=responses(list[ProductOut]), summary="List the catalogue")
 def list_products(request: HttpRequest) -> list[dict[str, Any]]:
+    """The catalogue: products and packages with unit, price and VAT."""
     _staff(request)
     products = Product.objects.select_related("work_type").prefetch_related("components__product")
     return [_product_out(p) for p in products.order_by("code")]
@@ -123,6 +124,7 @@ def list_products(request: HttpRequest) -> list[dict[str, Any]]:
 
 @router.post("/products", response=responses(ProductOut, 201), summary="Add a product")
 def create_product(request: HttpRequest, payload: ProductIn) -> Any:
+    """Add a product, or a package when components are given (billing role)."""
     user = _writer(request)
     data = payload.dict()
     components = []
@@ -235,6 +237,7 @@ def _agreements(user: User) -> Any:
 
 @router.get("/agreements", response=responses(list[AgreementOut]), summary="List agreements")
 def list_agreements(request: HttpRequest, client: uuid.UUID | None = None) -> list[Any]:
+    """Clients' agreements, newest first, with their lines."""
     user = _staff(request)
     rows = _agreements(user)
     if client is not None:
@@ -244,6 +247,7 @@ def list_agreements(request: HttpRequest, client: uuid.UUID | None = None) -> li
 
 @router.post("/agreements", response=responses(AgreementOut, 201), summary="Add an agreement")
 def create_agreement(request: HttpRequest, payload: AgreementIn) -> Any:
+    """Add an agreement for a client; a direct debit needs the client's active mandate."""
     user = _writer(request)
     client = billing_clients_of(user).filter(public_id=payload.client).first()
     if client is None:
@@ -269,6 +273,7 @@ def create_agreement(request: HttpRequest, payload: AgreementIn) -> Any:
     "/agreements/{agreement_id}", response=responses(AgreementOut), summary="Get an agreement"
 )
 def get_agreement(request: HttpRequest, agreement_id: uuid.UUID) -> dict[str, Any]:
+    """An agreement with its lines, rates and the next period's preview."""
     user = _staff(request)
     return _agreement_out(get_agreement_or_404(user, agreement_id))
 
@@ -281,6 +286,7 @@ def get_agreement(request: HttpRequest, agreement_id: uuid.UUID) -> dict[str, An
 def add_agreement_line(
     request: HttpRequest, agreement_id: uuid.UUID, payload: AgreementLineIn
 ) -> Any:
+    """Add a recurring line: a catalogue product, fixed or counted quantity, optional price."""
     user = _staff(request)
     agreement = get_agreement_or_404(user, agreement_id)
     user = _writer(request)
@@ -335,12 +341,14 @@ def _draft_out(invoice: Any) -> dict[str, Any]:
 
 @router.get("/recurring", response=responses(list[DraftOut]), summary="Drafts to review")
 def list_run_drafts(request: HttpRequest) -> list[dict[str, Any]]:
+    """The recurring run's drafts waiting for review."""
     _staff(request)
     return [_draft_out(i) for i in agreement_services.run_drafts()[:5000]]
 
 
 @router.post("/recurring/draft", response=responses(list[DraftOut]), summary="Run the drafting")
 def run_drafting(request: HttpRequest, payload: DraftRunIn) -> list[dict[str, Any]]:
+    """Draft the next period of every agreement due on the given day (idempotent)."""
     user = _writer(request)
     made = agreement_services.draft_due_invoices(
         actor=user, as_of=payload.as_of or timezone.localdate()
@@ -351,6 +359,7 @@ def run_drafting(request: HttpRequest, payload: DraftRunIn) -> list[dict[str, An
 
 @router.post("/recurring/issue", response=responses(list[DraftOut]), summary="Issue drafts")
 def issue_run_drafts(request: HttpRequest, payload: IssueDraftsIn) -> list[dict[str, Any]]:
+    """Issue the chosen drafts of the recurring run, all or none, and move their agreements on."""
     user = _writer(request)
     drafts = list(agreement_services.run_drafts().filter(public_id__in=payload.invoices))
     if len(drafts) != len(set(payload.invoices)):
@@ -401,6 +410,7 @@ def _charge_out(charge: Any) -> dict[str, Any]:
 
 @router.get("/time/pending", response=responses(list[PendingOut]), summary="Time to approve")
 def pending_time(request: HttpRequest) -> list[dict[str, Any]]:
+    """Billable ticket time that waits for a person's approval."""
     user = _staff(request)
     entries = time_services.pending_entries().filter(ticket__client__in=billing_clients_of(user))[
         :1000
@@ -420,6 +430,7 @@ def pending_time(request: HttpRequest) -> list[dict[str, Any]]:
 
 @router.post("/time/{entry_id}/approve", response=responses(ChargeOut, 201), summary="Approve time")
 def approve_time(request: HttpRequest, entry_id: int, payload: DecideIn) -> Any:
+    """Approve a time entry: it burns a prepaid block, or goes on the next invoice at its rate."""
     user = _staff(request)
     entry = get_entry_or_404(user, entry_id)
     user = _writer(request)
@@ -437,6 +448,7 @@ def approve_time(request: HttpRequest, entry_id: int, payload: DecideIn) -> Any:
     "/time/{entry_id}/write-off", response=responses(ChargeOut, 201), summary="Do not bill"
 )
 def write_off_time(request: HttpRequest, entry_id: int, payload: DecideIn) -> Any:
+    """Decide that a billable time entry is not billed."""
     user = _staff(request)
     entry = get_entry_or_404(user, entry_id)
     user = _writer(request)
@@ -487,6 +499,7 @@ def _block_out(block: HourBlock) -> dict[str, Any]:
 
 @router.get("/hour-blocks", response=responses(list[HourBlockOut]), summary="Hour blocks")
 def list_hour_blocks(request: HttpRequest) -> list[dict[str, Any]]:
+    """Prepaid hour blocks with what is left of them."""
     user = _staff(request)
     blocks = HourBlock.objects.visible_to(user).select_related("client", "invoice")
     return [_block_out(b) for b in blocks.order_by("client__name", "purchased_on")[:1000]]
@@ -494,6 +507,7 @@ def list_hour_blocks(request: HttpRequest) -> list[dict[str, Any]]:
 
 @router.post("/hour-blocks", response=responses(HourBlockOut, 201), summary="Add an hour block")
 def create_hour_block(request: HttpRequest, payload: HourBlockIn) -> Any:
+    """Add a prepaid hour block for a client, invoiced as a draft when a price is given."""
     user = _writer(request)
     client: Client | None = billing_clients_of(user).filter(public_id=payload.client).first()
     if client is None:

@@ -302,6 +302,7 @@ def create_draft(request: HttpRequest, payload: DraftIn) -> Any:
 
 @router.get("/invoices/{invoice_id}", response=responses(InvoiceOut), summary="Get an invoice")
 def get_invoice(request: HttpRequest, invoice_id: uuid.UUID) -> dict[str, Any]:
+    """One invoice or credit note with its lines, VAT buckets and open balance."""
     return _invoice_out(get_invoice_or_404(_user(request), invoice_id))
 
 
@@ -309,6 +310,7 @@ def get_invoice(request: HttpRequest, invoice_id: uuid.UUID) -> dict[str, Any]:
     "/invoices/{invoice_id}/lines", response=responses(InvoiceOut), summary="Add lines to a draft"
 )
 def add_lines(request: HttpRequest, invoice_id: uuid.UUID, payload: LinesIn) -> dict[str, Any]:
+    """Add lines to a draft; the totals are recomputed (an issued invoice refuses, 422)."""
     invoice = get_invoice_or_404(_user(request), invoice_id)
     user = _writer(request)
     services.add_lines(actor=user, invoice=invoice, lines=_lines(payload.lines))
@@ -343,6 +345,26 @@ def credit_note(request: HttpRequest, invoice_id: uuid.UUID, payload: CreditNote
     return created(_invoice_out(note))
 
 
-@router.get("/invoices/{invoice_id}/pdf", summary="The invoice's PDF")
+_ERROR_REF = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
+
+
+@router.get(
+    "/invoices/{invoice_id}/pdf",
+    summary="The invoice's PDF",
+    openapi_extra={
+        "responses": {
+            "200": {"description": "The PDF", "content": {"application/pdf": {}}},
+            **{
+                code: {"description": text, "content": _ERROR_REF}
+                for code, text in (
+                    ("401", "Unauthorized"),
+                    ("404", "Not Found"),
+                    ("422", "Unprocessable Entity"),
+                )
+            },
+        }
+    },
+)
 def invoice_pdf(request: HttpRequest, invoice_id: uuid.UUID) -> HttpResponse:
+    """The invoice's PDF, in the invoice's language."""
     return pdf_response(get_invoice_or_404(_user(request), invoice_id))

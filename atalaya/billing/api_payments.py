@@ -286,6 +286,7 @@ class PageQuery(Schema):
 
 @router.get("/payments", response=responses(list[PaymentOut]))
 def list_payments(request: HttpRequest, page: Query[PageQuery]) -> Any:
+    """Payments received, newest first, with how each is allocated."""
     user = _staff(request)
     found = (
         Payment.objects.visible_to(user)
@@ -298,6 +299,7 @@ def list_payments(request: HttpRequest, page: Query[PageQuery]) -> Any:
 
 @router.post("/payments", response=responses(PaymentOut, 201))
 def create_payment(request: HttpRequest, payload: PaymentIn) -> Any:
+    """Record a payment and apply it to invoices; what is not applied is the client's credit."""
     user = _staff(request)
     client = _client(user, payload.client)
     invoice = _invoice(user, payload.apply_to) if payload.apply_to else None
@@ -316,11 +318,13 @@ def create_payment(request: HttpRequest, payload: PaymentIn) -> Any:
 
 @router.get("/payments/{payment_id}", response=responses(PaymentOut))
 def get_payment(request: HttpRequest, payment_id: str) -> Any:
+    """One payment with its allocations."""
     return _payment_out(get_payment_or_404(_staff(request), payment_id))
 
 
 @router.post("/payments/{payment_id}/reverse", response=responses(PaymentOut))
 def reverse_payment(request: HttpRequest, payment_id: str, payload: ReasonIn) -> Any:
+    """Reverse a payment (recorded with a reason, never deleted)."""
     user = _staff(request)
     payment = get_payment_or_404(user, payment_id)
     payments.reverse_payment(actor=user, payment=payment, reason=payload.reason)
@@ -334,6 +338,7 @@ def reverse_payment(request: HttpRequest, payment_id: str, payload: ReasonIn) ->
 def list_mandates(
     request: HttpRequest, page: Query[PageQuery], client: uuid.UUID | None = None
 ) -> Any:
+    """SEPA direct debit mandates of the clients."""
     user = _staff(request)
     found = Mandate.objects.visible_to(user).select_related("client").order_by("-signed_on", "-id")
     if client is not None:
@@ -343,6 +348,7 @@ def list_mandates(
 
 @router.post("/mandates", response=responses(MandateOut, 201))
 def create_mandate(request: HttpRequest, payload: MandateIn) -> Any:
+    """Record a mandate a client signed: reference, signature date, IBAN."""
     user = _staff(request)
     mandate = mandates.create_mandate(
         actor=user,
@@ -358,6 +364,7 @@ def create_mandate(request: HttpRequest, payload: MandateIn) -> Any:
 
 @router.post("/mandates/{mandate_id}/revoke", response=responses(MandateOut))
 def revoke_mandate(request: HttpRequest, mandate_id: str, payload: ReasonIn) -> Any:
+    """Revoke a mandate; its debits not yet submitted are cancelled."""
     user = _staff(request)
     mandate = get_mandate_or_404(user, mandate_id)
     mandates.revoke_mandate(actor=user, mandate=mandate, reason=payload.reason)
@@ -371,6 +378,7 @@ def revoke_mandate(request: HttpRequest, mandate_id: str, payload: ReasonIn) -> 
 def list_collections(
     request: HttpRequest, page: Query[PageQuery], status: str | None = None
 ) -> Any:
+    """Direct debits and where each is in its life."""
     user = _staff(request)
     found = Collection.objects.visible_to(user).select_related("client", "invoice", "mandate")
     if status:
@@ -381,11 +389,13 @@ def list_collections(
 
 @router.get("/collections/{collection_id}", response=responses(CollectionOut))
 def get_collection(request: HttpRequest, collection_id: str) -> Any:
+    """One direct debit with its history of events."""
     return _collection_out(get_collection_or_404(_staff(request), collection_id))
 
 
 @router.post("/collections/{collection_id}/settle", response=responses(CollectionOut))
 def settle_collection(request: HttpRequest, collection_id: str) -> Any:
+    """The bank credited the debit: provisional, and a payment on the invoice."""
     user = _staff(request)
     collections.mark_settled(actor=user, collection=get_collection_or_404(user, collection_id))
     return _collection_out(get_collection_or_404(user, collection_id))
@@ -393,6 +403,7 @@ def settle_collection(request: HttpRequest, collection_id: str) -> Any:
 
 @router.post("/collections/{collection_id}/final", response=responses(CollectionOut))
 def finalize_collection(request: HttpRequest, collection_id: str) -> Any:
+    """The refund window has passed: the debit is final."""
     user = _staff(request)
     collections.mark_final(actor=user, collection=get_collection_or_404(user, collection_id))
     return _collection_out(get_collection_or_404(user, collection_id))
@@ -400,6 +411,7 @@ def finalize_collection(request: HttpRequest, collection_id: str) -> Any:
 
 @router.post("/collections/{collection_id}/return", response=responses(CollectionOut))
 def return_collection(request: HttpRequest, collection_id: str, payload: ReturnIn) -> Any:
+    """The bank returned the debit with its reason code: the invoice is owed again."""
     user = _staff(request)
     collections.mark_returned(
         actor=user,
@@ -411,6 +423,7 @@ def return_collection(request: HttpRequest, collection_id: str, payload: ReturnI
 
 @router.post("/collections/{collection_id}/cancel", response=responses(CollectionOut))
 def cancel_collection(request: HttpRequest, collection_id: str, payload: ReasonIn) -> Any:
+    """Cancel a debit that is only scheduled."""
     user = _staff(request)
     collections.cancel_collection(
         actor=user, collection=get_collection_or_404(user, collection_id), reason=payload.reason
@@ -423,6 +436,7 @@ def cancel_collection(request: HttpRequest, collection_id: str, payload: ReasonI
 
 @router.get("/bank-statements", response=responses(list[StatementOut]))
 def list_statements(request: HttpRequest, page: Query[PageQuery]) -> Any:
+    """Imported bank statements with their counts of entries matched."""
     _staff(request)
     found = BankStatement.objects.order_by("-imported_at", "-id")
     return [_statement_out(s) for s in found[page.offset : page.offset + page.limit]]
@@ -441,11 +455,13 @@ def import_statement(request: HttpRequest, file: File[UploadedFile]) -> Any:
 
 @router.get("/bank-statements/{statement_id}", response=responses(StatementOut))
 def get_statement(request: HttpRequest, statement_id: str) -> Any:
+    """One imported statement with its entries."""
     return _statement_out(get_statement_or_404(_staff(request), statement_id))
 
 
 @router.get("/bank-entries/unmatched", response=responses(list[EntryOut]))
 def list_unmatched(request: HttpRequest, page: Query[PageQuery]) -> Any:
+    """Bank entries that reconciliation could not match, waiting for a person."""
     _staff(request)
     found = (
         BankEntry.objects.filter(status=EntryStatus.UNMATCHED)
@@ -457,6 +473,7 @@ def list_unmatched(request: HttpRequest, page: Query[PageQuery]) -> Any:
 
 @router.post("/bank-entries/{bank_entry_id}/match", response=responses(EntryOut))
 def match_entry(request: HttpRequest, bank_entry_id: str, payload: MatchIn) -> Any:
+    """Match a bank entry by hand to an invoice or a client."""
     user = _staff(request)
     entry = get_bank_entry_or_404(user, bank_entry_id)
     invoice = _invoice(user, payload.apply_to) if payload.apply_to else None
@@ -467,6 +484,7 @@ def match_entry(request: HttpRequest, bank_entry_id: str, payload: MatchIn) -> A
 
 @router.post("/bank-entries/{bank_entry_id}/ignore", response=responses(EntryOut))
 def ignore_entry(request: HttpRequest, bank_entry_id: str, payload: ReasonIn) -> Any:
+    """Set a bank entry aside with a reason."""
     user = _staff(request)
     entry = get_bank_entry_or_404(user, bank_entry_id)
     bank.ignore_entry(actor=user, entry=entry, reason=payload.reason)

@@ -193,6 +193,7 @@ def _detail(run: ReminderRun, offset: int = 0, limit: int = MAX_PAGE) -> dict[st
 
 @router.get("/reminder-runs", response=responses(list[RunOut]), summary="List reminder runs")
 def list_runs(request: HttpRequest) -> Any:
+    """Reminder runs, newest first, with their summaries."""
     _staff(request)
     return [_run_out(r) for r in ReminderRun.objects.order_by("-created_at", "-id")[:100]]
 
@@ -201,6 +202,7 @@ def list_runs(request: HttpRequest) -> Any:
     "/reminder-runs", response=responses(RunDetailOut, 201), summary="Propose a reminder run"
 )
 def propose(request: HttpRequest, payload: ProposeIn) -> Any:
+    """Propose a reminder run: nothing is sent; stale bank data needs an override reason."""
     user = _writer(request)
     run = reminders.propose_run(actor=user, override_bank_data=payload.override_bank_data_reason)
     return created(_detail(run))
@@ -210,6 +212,7 @@ def propose(request: HttpRequest, payload: ProposeIn) -> Any:
     "/reminder-runs/{run_id}", response=responses(RunDetailOut), summary="A run with its items"
 )
 def get_run(request: HttpRequest, run_id: uuid.UUID, offset: int = 0, limit: int = 100) -> Any:
+    """A run with every item, its previewed message and its reasons."""
     user = _staff(request)
     return _detail(get_run_or_404(user, run_id), offset, limit)
 
@@ -218,6 +221,7 @@ def get_run(request: HttpRequest, run_id: uuid.UUID, offset: int = 0, limit: int
     "/reminder-runs/{run_id}/approve", response=responses(RunOut), summary="Approve every item"
 )
 def approve_all(request: HttpRequest, run_id: uuid.UUID) -> Any:
+    """Approve every item of a proposed run, or none if any invoice changed meanwhile."""
     user = _staff(request)
     run = get_run_or_404(user, run_id)
     user = _writer(request)
@@ -231,6 +235,7 @@ def approve_all(request: HttpRequest, run_id: uuid.UUID) -> Any:
     summary="Approve one item",
 )
 def approve_item(request: HttpRequest, run_id: uuid.UUID, item_id: int) -> Any:
+    """Approve one item of a run."""
     user = _staff(request)
     item = get_item_or_404(user, get_run_or_404(user, run_id), item_id)
     reminders.approve_item(actor=_writer(request), item=item)
@@ -244,6 +249,7 @@ def approve_item(request: HttpRequest, run_id: uuid.UUID, item_id: int) -> Any:
     summary="Skip one item",
 )
 def skip_item(request: HttpRequest, run_id: uuid.UUID, item_id: int, payload: SkipIn) -> Any:
+    """Skip one item of a run: it will not be sent."""
     user = _staff(request)
     item = get_item_or_404(user, get_run_or_404(user, run_id), item_id)
     reminders.skip_item(actor=_writer(request), item=item, reason=payload.reason)
@@ -255,6 +261,7 @@ def skip_item(request: HttpRequest, run_id: uuid.UUID, item_id: int, payload: Sk
     "/reminder-runs/{run_id}/send", response=responses(SendOut), summary="Send the approved"
 )
 def send(request: HttpRequest, run_id: uuid.UUID) -> Any:
+    """Send the approved items, each checked again first; what changed is dropped."""
     user = _staff(request)
     run = get_run_or_404(user, run_id)
     result = reminders.send_approved(actor=_writer(request), run=run)
@@ -263,6 +270,7 @@ def send(request: HttpRequest, run_id: uuid.UUID) -> Any:
 
 @router.get("/reminder-pauses", response=responses(list[PauseOut]), summary="List pauses")
 def list_pauses(request: HttpRequest) -> Any:
+    """Reminder pauses, global and per client, with reason and expiry."""
     _staff(request)
     rows = ReminderPause.objects.select_related("client").order_by("-starts_at", "-id")[:200]
     return [_pause_out(p) for p in rows]
@@ -270,6 +278,7 @@ def list_pauses(request: HttpRequest) -> Any:
 
 @router.post("/reminder-pauses", response=responses(PauseOut, 201), summary="Pause reminders")
 def create_pause(request: HttpRequest, payload: PauseIn) -> Any:
+    """Pause reminders globally or for a client, with a reason and an expiry."""
     user = _writer(request)
     client = None
     if payload.client is not None:
@@ -286,6 +295,7 @@ def create_pause(request: HttpRequest, payload: PauseIn) -> Any:
     "/reminder-pauses/{pause_id}/lift", response=responses(PauseOut), summary="Lift a pause"
 )
 def lift_pause(request: HttpRequest, pause_id: int) -> Any:
+    """Lift a pause before its expiry (recorded)."""
     user = _staff(request)
     pause = get_pause_or_404(user, pause_id)
     return _pause_out(reminders.lift_pause(actor=_writer(request), pause=pause))
@@ -302,6 +312,7 @@ def _staff_invoice(request: HttpRequest, invoice_id: uuid.UUID) -> Any:
     summary="Why an invoice would or would not get a reminder now",
 )
 def explain(request: HttpRequest, invoice_id: uuid.UUID) -> Any:
+    """Why an invoice would or would not get a reminder now, reason by reason."""
     invoice = _staff_invoice(request, invoice_id)
     decision = reminders.decision_for(invoice)
     return {
@@ -317,6 +328,7 @@ def explain(request: HttpRequest, invoice_id: uuid.UUID) -> Any:
     "/invoices/{invoice_id}/dispute", response=responses(ExplainOut), summary="Mark disputed"
 )
 def set_dispute(request: HttpRequest, invoice_id: uuid.UUID, payload: DisputeIn) -> Any:
+    """Mark an invoice disputed: no reminder while the flag holds."""
     invoice = _staff_invoice(request, invoice_id)
     reminders.set_dispute(actor=_writer(request), invoice=invoice, reason=payload.reason)
     return explain(request, invoice_id)
@@ -326,6 +338,7 @@ def set_dispute(request: HttpRequest, invoice_id: uuid.UUID, payload: DisputeIn)
     "/invoices/{invoice_id}/undispute", response=responses(ExplainOut), summary="Clear a dispute"
 )
 def clear_dispute(request: HttpRequest, invoice_id: uuid.UUID) -> Any:
+    """Clear an invoice's dispute flag."""
     invoice = _staff_invoice(request, invoice_id)
     reminders.clear_dispute(actor=_writer(request), invoice=invoice)
     return explain(request, invoice_id)

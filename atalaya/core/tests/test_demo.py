@@ -16,7 +16,8 @@ from django.conf import settings
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
-from django.db import models, transaction
+from django.core.management.color import no_style
+from django.db import connection, models, transaction
 
 from atalaya.core import services as core_services
 from atalaya.core.demo import build_plan, demo_logins, is_loaded, load_demo
@@ -187,6 +188,12 @@ def load_and_snapshot(**kwargs: Any) -> dict[str, list[tuple[Any, ...]]]:
             taken = snapshot()
             raise Rollback
     except Rollback:
+        # PostgreSQL's sequences do not roll back: set them where they were, so the next
+        # load gets the same ids (audit trails quote some ids, e.g. an agreement's line).
+        project = [m for m in apps.get_models() if m.__module__.startswith("atalaya.")]
+        with connection.cursor() as cursor:
+            for sql in connection.ops.sequence_reset_sql(no_style(), project):
+                cursor.execute(sql)
         return taken
 
 

@@ -27,7 +27,6 @@ and imports the same file again (must change nothing).
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import sys
 import time
@@ -35,42 +34,16 @@ from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse, urlunparse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _billing_db import configure, log  # noqa: E402
 
 BOOKED = date(2026, 11, 20)
 DB_NAME = "bench_billing_bank"
 MSP_IBAN = "ES9121000418450200051332"
-
-
-def log(message: str) -> None:
-    print(f"# {message}", flush=True)
-
-
-def configure(database: str | None) -> str:
-    """Point ATALAYA_DATABASE_URL at a fresh bench database before Django starts."""
-    bench_dir = ROOT / "var" / "bench"
-    bench_dir.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("ATALAYA_DATA_DIR", str(bench_dir))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "atalaya.settings")
-    if database and database.startswith(("postgres://", "postgresql://")):
-        import psycopg
-
-        parsed = urlparse(database)
-        admin_url = urlunparse(parsed._replace(path="/postgres"))
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-        url = urlunparse(parsed._replace(path=f"/{DB_NAME}"))
-    else:
-        path = bench_dir / f"{DB_NAME}.sqlite3"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-        url = f"sqlite:///{path}"
-    os.environ["ATALAYA_DATABASE_URL"] = url
-    return url
 
 
 def seed(clients: int, entries: int, rng: random.Random) -> tuple[list[Any], dict[str, int]]:
@@ -342,7 +315,7 @@ def main() -> int:
         "--wall", action="store_true", help="profile wall time (database waits) instead of CPU"
     )
     args, _rest = parser.parse_known_args()
-    configure(args.database)
+    configure(DB_NAME, args.database)
     for line in measure(args):
         print(line, flush=True)
     return 0

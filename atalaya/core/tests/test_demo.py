@@ -179,21 +179,26 @@ class Rollback(Exception):
     pass
 
 
+def reset_sequences() -> None:
+    """PostgreSQL's sequences neither roll back nor start where an earlier test left them:
+    set them from the (empty) tables, so each load gets the same ids (audit trails quote
+    some ids, e.g. an agreement's series and mandate). SQLite needs nothing."""
+    project = [m for m in apps.get_models() if m.__module__.startswith("atalaya.")]
+    with connection.cursor() as cursor:
+        for sql in connection.ops.sequence_reset_sql(no_style(), project):
+            cursor.execute(sql)
+
+
 def load_and_snapshot(**kwargs: Any) -> dict[str, list[tuple[Any, ...]]]:
     # The clock stands still: what the demo writes "now" (billing's records, the tickets
     # a returned debit opens) carries the same time in both loads.
+    reset_sequences()
     try:
         with time_machine.travel(NOW, tick=False), transaction.atomic():
             load_demo(seed=11, tickets=60, now=NOW, **kwargs)
             taken = snapshot()
             raise Rollback
     except Rollback:
-        # PostgreSQL's sequences do not roll back: set them where they were, so the next
-        # load gets the same ids (audit trails quote some ids, e.g. an agreement's line).
-        project = [m for m in apps.get_models() if m.__module__.startswith("atalaya.")]
-        with connection.cursor() as cursor:
-            for sql in connection.ops.sequence_reset_sql(no_style(), project):
-                cursor.execute(sql)
         return taken
 
 

@@ -146,6 +146,7 @@ def _register_routers() -> None:
     from atalaya.core.api import router as core_router
     from atalaya.monitoring.api import router as monitoring_router
     from atalaya.monitoring.api_alerts import router as alerts_router
+    from atalaya.security.api import router as security_router
     from atalaya.tickets.api import router as tickets_router
 
     api.add_router("/", core_router)
@@ -154,6 +155,7 @@ def _register_routers() -> None:
     api.add_router("/", monitoring_router)
     api.add_router("/", alerts_router)
     api.add_router("/billing", billing_router)
+    api.add_router("/", security_router)
 
 
 _register_routers()

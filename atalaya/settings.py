@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "atalaya.comms",
     "atalaya.monitoring",
     "atalaya.billing",
+    "atalaya.security",
     "atalaya.portal",
 ]
 

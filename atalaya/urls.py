@@ -15,6 +15,7 @@ urlpatterns = [
     path("announcements/", include("atalaya.comms.urls")),
     path("monitoring/", include("atalaya.monitoring.urls")),
     path("billing/", include("atalaya.billing.urls")),
+    path("security/", include("atalaya.security.urls")),
     path("portal/", include("atalaya.portal.urls")),
     path("agent/v1/", include("atalaya.monitoring.agent_api.urls")),
     path("api/v1/", api.urls),

@@ -41,6 +41,9 @@ class Mailbox(models.Model):
     )
     is_active = models.BooleanField(default=True)
     is_trusted_for_staff = models.BooleanField(default=False)
+    # The "report phishing" address: a forwarded mail becomes a ticket of the sender's
+    # client with the verdict of every link in it (security/phishing).
+    is_phishing_report = models.BooleanField(default=False)
     imap_host = models.CharField(max_length=253, blank=True, default="")
     imap_port = models.PositiveIntegerField(null=True, blank=True)
     imap_security = models.CharField(

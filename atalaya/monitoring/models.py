@@ -634,6 +634,9 @@ class Script(models.Model):
 class ActionKind(models.TextChoices):
     REBOOT = "reboot", _("Reboot")
     RUN_SCRIPT = "run_script", _("Run script")
+    # A network scan of the device's local networks (security/scans): the result
+    # carries the hosts and open ports it found.
+    SCAN = "scan", _("Network scan")
 
 
 class ActionStatus(models.TextChoices):

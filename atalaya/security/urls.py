@@ -1,0 +1,15 @@
+"""Security's technician pages under /security/; each area lists its own patterns."""
+
+from __future__ import annotations
+
+from atalaya.security.views import awareness, coverage, fixes, links, scans
+
+app_name = "security"
+
+urlpatterns = [
+    *scans.urlpatterns,
+    *links.urlpatterns,
+    *coverage.urlpatterns,
+    *awareness.urlpatterns,
+    *fixes.urlpatterns,
+]

@@ -1,0 +1,7 @@
+"""Security pages: coverage (URL patterns at the end, included by security/urls.py)."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern
+
+urlpatterns: list[URLPattern] = []

@@ -88,6 +88,10 @@ class ScanRun(models.Model):
     hosts_up = models.PositiveIntegerField(default=0)
     open_ports = models.PositiveIntegerField(default=0)
     error = models.CharField(max_length=500, blank=True, default="")
+    # The agent's result as it arrived (the scan JSON of agent/PROTOCOL.md): the check-in
+    # writer only stores it; a background job turns it into hosts and findings.
+    result = models.JSONField(null=True, blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
     # The file an import came from (name and SHA-256): the same file twice is refused.
     source_name = models.CharField(max_length=255, blank=True, default="")
     source_sha256 = models.CharField(max_length=64, blank=True, default="")

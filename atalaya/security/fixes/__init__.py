@@ -1,0 +1,1 @@
+"""The register of temporary fixes: services, reminders, and evidence from scans."""

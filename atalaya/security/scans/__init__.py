@@ -1,0 +1,1 @@
+"""Network scans: agent results and nmap imports, compared with the site's inventory."""

@@ -186,6 +186,8 @@ class OutboundKind(models.TextChoices):
     SLA_DUE = "sla_due", _("SLA due soon")
     ANNOUNCEMENT = "announcement", _("Announcement")
     INVOICE = "invoice", _("Invoice")
+    SECURITY = "security", _("Security notice")
+    AWARENESS = "awareness", _("Awareness tip")
 
 
 class OutboundMessageQuerySet(models.QuerySet["OutboundMessage"]):

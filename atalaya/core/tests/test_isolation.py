@@ -144,7 +144,26 @@ SAMPLES: dict[str, Callable[[AWorld], Any]] = {
     "run_id": lambda a: _a_reminder_item_of_a(a).run.public_id,
     "item_id": lambda a: _a_reminder_item_of_a(a).pk,
     "pause_id": lambda a: _a_reminder_pause_of_a(a).pk,
+    "fix_id": lambda a: _a_temporary_fix_of_a(a).public_id,
 }
+
+
+def _a_temporary_fix_of_a(a: AWorld) -> Any:
+    """An open temporary fix of client A (register entries are MSP staff only)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from atalaya.security.models import TemporaryFix
+
+    found = TemporaryFix.objects.filter(client=a.world.client_a).first()
+    return found or TemporaryFix.objects.create(
+        client=a.world.client_a,
+        title="alfa-secret RDP opened",
+        reason="alfa-secret",
+        owner=a.world.admin,
+        revert_by=timezone.localdate() + timedelta(days=10),
+    )
 
 
 def _a_reminder_item_of_a(a: AWorld) -> Any:

@@ -10,22 +10,18 @@ pile up copies; it is reopened if it had been resolved and comes back.
 
 from __future__ import annotations
 
-from typing import Any
-
-from django.db import transaction
 from django.utils.translation import gettext as _
 
-from atalaya.core.services import record_audit
 from atalaya.security.models import (
     Finding,
     FindingKind,
     FindingSeverity,
-    FindingStatus,
     FixStatus,
     ScanHost,
     ScanRun,
     TemporaryFix,
 )
+from atalaya.security.scans.findings import upsert_finding
 
 
 def _host_matches(fix: TemporaryFix, host: ScanHost) -> bool:
@@ -42,51 +38,23 @@ def _open_ports(host: ScanHost) -> set[int]:
     return ports
 
 
-@transaction.atomic
 def _raise(scan: ScanRun, fix: TemporaryFix, host: ScanHost) -> Finding:
     port = fix.evidence_port
-    key = host.mac or host.ip
-    values: dict[str, Any] = {
-        "client": scan.client,
-        "kind": FindingKind.FIX_NOT_UNDONE,
-        "severity": FindingSeverity.HIGH,
-        "title": _("Port %(port)s still open on %(host)s, but the fix “%(title)s” was undone")
+    finding = upsert_finding(
+        scan=scan,
+        kind=FindingKind.FIX_NOT_UNDONE,
+        severity=FindingSeverity.HIGH,
+        fingerprint=f"fix_not_undone:{fix.public_id}:{host.mac or host.ip}:{port}",
+        title=_("Port %(port)s still open on %(host)s, but the fix “%(title)s” was undone")
         % {"port": port, "host": host.hostname or host.ip, "title": fix.title[:150]},
-        "details": {"fix": str(fix.public_id), "undo_note": fix.undo_note[:500]},
-        "host_ip": host.ip,
-        "host_mac": host.mac,
-        "hostname": host.hostname,
-        "port": port,
-        "device": host.device,
-        "fix": fix,
-        "first_scan": scan,
-        "last_scan": scan,
-        "first_seen_at": scan.finished_at or scan.created_at,
-        "last_seen_at": scan.finished_at or scan.created_at,
-    }
-    finding, created = Finding.objects.select_for_update().get_or_create(
-        site=scan.site, fingerprint=f"fix_not_undone:{fix.public_id}:{key}:{port}", defaults=values
+        details={"fix": str(fix.public_id), "undo_note": fix.undo_note[:500]},
+        host_ip=host.ip,
+        host_mac=host.mac,
+        hostname=host.hostname,
+        port=port,
+        device=host.device,
+        fix=fix,
     )
-    if created:
-        record_audit(
-            None, finding, "finding.opened", client=scan.client, after={"fix": str(fix.public_id)}
-        )
-    else:
-        was = finding.status
-        finding.last_scan, finding.last_seen_at = scan, values["last_seen_at"]
-        fields = ["last_scan", "last_seen_at"]
-        if was == FindingStatus.RESOLVED:
-            finding.status, finding.resolved_at = FindingStatus.OPEN, None
-            fields += ["status", "resolved_at"]
-            record_audit(
-                None,
-                finding,
-                "finding.reopened",
-                client=scan.client,
-                before={"status": was},
-                after={"status": FindingStatus.OPEN},
-            )
-        finding.save(update_fields=fields)
     fix.findings.add(finding)
     return finding
 

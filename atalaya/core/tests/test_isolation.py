@@ -61,6 +61,9 @@ PUBLIC_ROUTES = {
     "agent/v1/",
     "agent/v1/enroll",
     "agent/v1/openapi.json",
+    # Awareness tip links: the token in the mail is the credential; GET only confirms.
+    "security/awareness/ack/<str:token>/",
+    "security/awareness/opt-out/<str:token>/",
 }
 
 # Words that only client A's data contains; none may reach client B or a stranger.
@@ -145,7 +148,36 @@ SAMPLES: dict[str, Callable[[AWorld], Any]] = {
     "item_id": lambda a: _a_reminder_item_of_a(a).pk,
     "pause_id": lambda a: _a_reminder_pause_of_a(a).pk,
     "fix_id": lambda a: _a_temporary_fix_of_a(a).public_id,
+    "token": lambda a: _an_awareness_token_of_a(a),
 }
+
+
+def _an_awareness_token_of_a(a: AWorld) -> str:
+    """The link token of a tip mailed to client A's contact, already acknowledged and opted
+    out (so a stranger's POST has nothing left to change), made through the services."""
+    import re
+
+    from django.utils import timezone
+
+    from atalaya.security import awareness
+
+    if "awareness_token" in a.extra:
+        return str(a.extra["awareness_token"])
+    campaign = awareness.create_campaign(
+        actor=None,
+        client=a.world.client_a,
+        name="alfa-secret tips",
+        starts_on=timezone.localdate(),
+    )
+    tip = awareness.ensure_builtin_tips()[0]
+    delivery = awareness.deliver_tip(campaign, tip, a.world.contact_a, now=timezone.now())
+    assert delivery is not None and delivery.outbound is not None
+    found = re.search(r"/awareness/ack/([A-Za-z0-9_-]+)/", delivery.outbound.body_text)
+    assert found
+    awareness.acknowledge(delivery)
+    awareness.opt_out(delivery)
+    a.extra["awareness_token"] = found.group(1)
+    return found.group(1)
 
 
 def _a_temporary_fix_of_a(a: AWorld) -> Any:

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 import psutil
 
-from . import __version__
+from . import __version__, protection
 
 log = logging.getLogger(__name__)
 
@@ -318,6 +318,7 @@ class Collector:
             "software": self._try("software", installed_software, None),
             "agent_version": __version__,
             "python_version": platform.python_version(),
+            "protection": self._try("protection", protection.detect, {"checked": False}),
         }
         self._inventory_missing, self.missing = self.missing, outer
         self._inventory, self._inventory_at = data, time.monotonic()

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from atalaya.security.views import awareness, coverage, fixes, links, scans
+from atalaya.security.views import awareness, coverage, fixes, links, overview, scans
 
 app_name = "security"
 
 urlpatterns = [
+    *overview.urlpatterns,
     *scans.urlpatterns,
     *links.urlpatterns,
     *coverage.urlpatterns,

@@ -167,15 +167,18 @@ def queue_action(
     arguments: Iterable[Any] = (),
     expires_in: timedelta = DEFAULT_EXPIRY,
     now: datetime | None = None,
+    scan: dict[str, Any] | None = None,
 ) -> RemoteAction:
-    """Queue a reboot or an approved script for ``device``, signed, until it runs or expires.
+    """Queue a reboot, an approved script or a network scan for ``device``, signed.
 
     The payload (id, device, kind, script with body and SHA-256, arguments, a fresh
     nonce, issue and expiry time as epoch seconds) is signed once with the server's
     Ed25519 key and stored as sent; the device is marked so its next check-in fetches
-    it, even when that check-in comes days later. Needs ``can_run_remote_actions``.
+    it, even when that check-in comes days later. Needs ``can_run_remote_actions``;
+    a scan (``scan`` = targets, ports, timeout_ms) only needs a technician (the
+    scheduler queues it as the person who set up the site's schedule).
     """
-    actor = _require_operator(actor)
+    actor = _require_writer(actor) if kind == ActionKind.SCAN else _require_operator(actor)
     now = now or timezone.now()
     if device.retired_at is not None:
         raise ValidationError({"device": [_("This device is retired.")]})
@@ -193,7 +196,10 @@ def queue_action(
             {"expires_in": [_("An action must expire between 5 minutes and 30 days from now.")]}
         )
     values = clean_arguments(arguments)
-    if kind == ActionKind.REBOOT:
+    if kind == ActionKind.SCAN:
+        if script is not None or values or not isinstance(scan, dict):
+            raise ValidationError({"scan": [_("A scan takes its targets and ports, no script.")]})
+    elif kind == ActionKind.REBOOT:
         if script is not None:
             raise ValidationError({"script": [_("A reboot runs no script.")]})
         if values:
@@ -221,6 +227,8 @@ def queue_action(
         issued_at=issued_at,
         expires_at=expires_at,
     )
+    if kind == ActionKind.SCAN:
+        payload["scan"] = scan
     envelope, signature = signing.sign(payload)
     action = RemoteAction.objects.create(
         public_id=action_id,

@@ -16,4 +16,9 @@ def remind_temporary_fixes() -> dict[str, Any]:
     """Hourly, so each client's day boundary is met soon after it passes: reminders of
     revert-by dates and escalation of overdue fixes (each sent once, see reminders)."""
     return asdict(reminders.send_due_reminders())
-from atalaya.security import tasks_awareness  # noqa: E402, F401  (awareness tips)
+
+
+from atalaya.security import (  # noqa: E402  (registers their periodic tasks)
+    tasks_awareness,  # noqa: F401  (awareness tips)
+    tasks_scans,  # noqa: F401  (network scans)
+)

@@ -96,6 +96,8 @@ class Result:
     duration_ms: int | None
     finished_at: int | None
     reason: str
+    # A scan action's result (the scan JSON of agent/PROTOCOL.md), bounded; else None.
+    scan: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -488,6 +490,14 @@ def _result(raw: Any, path: str, errs: _Errors) -> Result | None:
     duration = _int(d.get("duration_ms"), path + ".duration_ms", errs, 0, INT32_MAX, nullable=True)
     finished = _time(d.get("finished_at"), path + ".finished_at", errs, nullable=True)
     reason = _str(d.get("reason"), path + ".reason", errs, 300, cut=True)
+    scan = None
+    if d.get("scan") is not None:
+        from atalaya.security.scans.ingest import ScanDataError, bound_scan_result
+
+        try:
+            scan = bound_scan_result(d["scan"])
+        except ScanDataError as exc:
+            errs.add(path + ".scan" + exc.path, exc.message)
     if len(errs.items) != before:
         return None
     # The agent already keeps the last 64 KiB; a longer text is cut the same way.
@@ -501,6 +511,7 @@ def _result(raw: Any, path: str, errs: _Errors) -> Result | None:
         duration,
         finished,
         reason or "",
+        scan,
     )
 
 

@@ -336,7 +336,8 @@ def send_due(*, now: datetime | None = None) -> int:
     """Send every due campaign step; returns the number of deliveries made.
 
     A campaign is claimed by compare-and-set on ``next_send_at`` (moved to the next
-    slot first), so two workers never send the same step.
+    slot first), so two workers never send the same step; the deliveries' unique
+    constraint and outbox keys make even a repeated step send nothing twice.
     """
     now = now or timezone.now()
     total = 0
@@ -347,13 +348,15 @@ def send_due(*, now: datetime | None = None) -> int:
         following = slot + timedelta(days=campaign.every_days)
         while following <= now:  # a long pause: skip missed slots, send once
             following += timedelta(days=campaign.every_days)
-        claimed = AwarenessCampaign.objects.filter(
-            pk=campaign.pk, next_send_at=slot, is_active=True
-        ).update(next_send_at=following)
-        if not claimed:
-            continue
-        campaign.refresh_from_db()
+        # Claim and send in one transaction: a crash mid-step rolls the claim back too,
+        # and a second worker's claim waits on the row lock, then finds nothing to claim.
         with transaction.atomic():
+            claimed = AwarenessCampaign.objects.filter(
+                pk=campaign.pk, next_send_at=slot, is_active=True
+            ).update(next_send_at=following)
+            if not claimed:
+                continue
+            campaign.refresh_from_db()
             total += len(send_campaign_step(campaign, now=now))
     return total
 

@@ -172,3 +172,15 @@ def test_campaign_api(world):
     assert bad.status_code == 422 and "every_days" in bad.content.decode()
     denied = http.get("/api/v1/awareness/campaigns", headers={"Authorization": f"Bearer {portal}"})
     assert denied.status_code == 404
+
+
+def test_periodic_task_sends_due_tips(world):
+    from atalaya.security import tasks
+    from atalaya.security.tasks_awareness import send_awareness_tips
+
+    assert tasks.tasks_awareness.send_awareness_tips is send_awareness_tips
+    _campaign(world, tip_keys=["backups"])
+    send_awareness_tips()
+    message = OutboundMessage.objects.get(kind="awareness")
+    assert message.to_address == "ana@alfa.example" and "copia" in message.subject
+    assert message.idempotency_key.startswith("awareness:")

@@ -33,6 +33,7 @@ from atalaya.core.demo.plan import (
     build_plan,
 )
 from atalaya.core.demo.replay import BulkReplayer
+from atalaya.core.demo.security_coverage import load_security_coverage
 from atalaya.core.demo.security_fixes import load_security_fixes
 from atalaya.core.models import Client, Contact, MailDomain, Site, User
 from atalaya.mail import services as mail_services
@@ -189,6 +190,7 @@ def load_demo(
         loader.mail()
         load_monitoring(loader, seed)
         load_billing(loader, seed)
+        load_security_coverage(loader, seed)
         load_security_fixes(loader, seed)
     events = TicketEvent.objects.filter(ticket__client__name__in=DEMO_CLIENT_NAMES).count()
     return DemoResult(

@@ -132,6 +132,8 @@ VOLATILE = {
     ("billing", "collectionbatch", "message_id"),
     ("billing", "collectionbatch", "xml"),
     ("billing", "collection", "end_to_end_id"),
+    # Awareness links carry a random token (stored hashed), masked in mail bodies below.
+    ("security", "awarenessdelivery", "token_hash"),
 }
 
 
@@ -163,6 +165,8 @@ def snapshot() -> dict[str, list[tuple[Any, ...]]]:
                     value = ("pk", ranks[model][value])
                 elif model is TicketEvent and f.name == "data" and "time_entry" in value:
                     value = {**value, "time_entry": time_entries[value["time_entry"]]}
+                elif isinstance(value, str) and "/security/awareness/" in value:
+                    value = AWARENESS_LINK.sub("<token>", value)
                 elif isinstance(f, models.JSONField):
                     # Public ids are random like the UUID fields left out above.
                     value = json.loads(UUID_TEXT.sub("<uuid>", json.dumps(value)))
@@ -172,6 +176,7 @@ def snapshot() -> dict[str, list[tuple[Any, ...]]]:
     return tables
 
 
+AWARENESS_LINK = re.compile(r"(?<=/security/awareness/)([a-z-]+)/[A-Za-z0-9_-]+")
 UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 

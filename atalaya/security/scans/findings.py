@@ -307,3 +307,43 @@ def expire_acceptances(*, now: datetime | None = None, limit: int = 1000) -> int
             _maybe_ticket(finding)
             done += 1
     return done
+
+
+def mark_known_device(finding: Finding, *, actor: Any, name: str, notes: str = "") -> Any:
+    """ "Mark as known device": a KnownDevice of the finding's site from its host (MAC,
+    IP, hostname); the unknown-device finding is resolved (later scans match it)."""
+    from atalaya.security.models import FindingKind, KnownDevice
+
+    require_security_writer(actor)
+    name = (name or "").replace("\x00", "").strip()
+    if not name:
+        raise ValidationError({"name": [_("A name is required.")]})
+    if len(name) > 200:
+        raise ValidationError({"name": [_("At most %(n)d characters.") % {"n": 200}]})
+    if finding.kind != FindingKind.UNKNOWN_DEVICE:
+        raise ValidationError({"finding": [_("Only an unknown device can be marked as known.")]})
+    with transaction.atomic():
+        known = KnownDevice.objects.create(
+            client_id=finding.client_id,
+            site_id=finding.site_id,
+            name=name,
+            mac=finding.host_mac,
+            ip=finding.host_ip,
+            hostname=finding.hostname,
+            notes=(notes or "")[:5000],
+            marked_by=actor,
+        )
+        record_audit(
+            actor,
+            known,
+            "known_device.marked",
+            client=finding.client,
+            after={
+                "name": name,
+                "mac": known.mac,
+                "ip": known.ip,
+                "finding": str(finding.public_id),
+            },
+        )
+        resolve_finding(finding, scan=None, actor=actor)
+    return known

@@ -148,6 +148,8 @@ SAMPLES: dict[str, Callable[[AWorld], Any]] = {
     "item_id": lambda a: _a_reminder_item_of_a(a).pk,
     "pause_id": lambda a: _a_reminder_pause_of_a(a).pk,
     "fix_id": lambda a: _a_temporary_fix_of_a(a).public_id,
+    "finding_id": lambda a: _a_finding_of_a(a).public_id,
+    "scan_id": lambda a: _a_finding_of_a(a).last_scan.public_id,
     "token": lambda a: _an_awareness_token_of_a(a),
 }
 
@@ -178,6 +180,23 @@ def _an_awareness_token_of_a(a: AWorld) -> str:
     awareness.opt_out(delivery)
     a.extra["awareness_token"] = found.group(1)
     return found.group(1)
+
+
+def _a_finding_of_a(a: AWorld) -> Any:
+    """A finding of client A's site from an imported nmap scan (through the services)."""
+    from atalaya.security.models import Finding
+    from atalaya.security.scans.ingest import import_nmap
+
+    found = Finding.objects.filter(client=a.world.client_a).first()
+    if found is not None:
+        return found
+    xml = (
+        b'<nmaprun><host><status state="up"/><address addr="10.9.9.9" addrtype="ipv4"/>'
+        b'<hostnames><hostname name="alfa-secret"/></hostnames><ports>'
+        b'<port protocol="tcp" portid="23"><state state="open"/></port></ports></host></nmaprun>'
+    )
+    import_nmap(site=a.world.site_a, data=xml, name="alfa-secret.xml")
+    return Finding.objects.filter(client=a.world.client_a).first()
 
 
 def _a_temporary_fix_of_a(a: AWorld) -> Any:

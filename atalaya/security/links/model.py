@@ -1,0 +1,101 @@
+"""The shipped character n-gram model: hashed 3/4/5-grams of the normalised URL, a
+linear model (logistic regression) trained with scikit-learn, stored as numpy ``.npz``.
+
+Features are computed with numpy over a whole batch (one concatenated byte array, a
+rolling polynomial hash per n), so scoring costs a few vector operations per batch
+rather than Python work per n-gram. Training uses the very same featuriser.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+MODEL_PATH = Path(__file__).with_name("model.npz")
+N_FEATURES = 1 << 18
+NGRAMS = (3, 4, 5)
+MAX_CHARS = 160  # characters of the normalised URL the model reads
+_MULT = np.uint64(0x9E3779B1)
+_MASK32 = np.uint64(0xFFFFFFFF)
+
+
+def _bytes(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    enc = [("\x02" + t[:MAX_CHARS] + "\x03").encode("utf-8", "replace") for t in texts]
+    lengths = np.fromiter((len(b) for b in enc), dtype=np.int64, count=len(enc))
+    data = np.frombuffer(b"".join(enc), dtype=np.uint8)
+    return data, lengths
+
+
+def features(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(doc index, feature index, value) of every hashed n-gram, values normalised so
+    each document's vector has unit L2 norm (counts of repeated n-grams add up)."""
+    data, lengths = _bytes(texts)
+    starts = np.concatenate(([0], np.cumsum(lengths)[:-1])) if len(lengths) else lengths
+    total = len(data)
+    docs_all, feats_all = [], []
+    doc_of = np.repeat(np.arange(len(texts)), lengths)
+    d64 = data.astype(np.uint64)
+    for n in NGRAMS:
+        m = total - n + 1
+        if m <= 0:
+            continue
+        h = np.full(m, np.uint64(n), dtype=np.uint64)
+        for k in range(n):
+            h = ((h * _MULT) & _MASK32) ^ d64[k : k + m]
+        h = (h * _MULT) & _MASK32
+        pos = np.arange(m)
+        ok = doc_of[pos] == doc_of[pos + n - 1]  # the window stays inside one URL
+        docs_all.append(doc_of[:m][ok])
+        feats_all.append(((h[ok] >> np.uint64(8)) % np.uint64(N_FEATURES)).astype(np.int64))
+    if not docs_all:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, np.zeros(0)
+    docs = np.concatenate(docs_all)
+    feats = np.concatenate(feats_all)
+    counts = np.bincount(docs, minlength=len(texts)).astype(np.float64)
+    vals = 1.0 / np.sqrt(np.maximum(counts[docs], 1.0))
+    del starts
+    return docs, feats, vals
+
+
+def matrix(texts: list[str]) -> Any:
+    """The scipy CSR feature matrix (training and evaluation)."""
+    from scipy.sparse import csr_matrix
+
+    docs, feats, vals = features(texts)
+    x = csr_matrix((vals, (docs, feats)), shape=(len(texts), N_FEATURES), dtype=np.float64)
+    x.sum_duplicates()
+    return x
+
+
+class Model:
+    """Weights and bias of the linear model; ``scores`` gives probabilities."""
+
+    def __init__(self, weights: np.ndarray, bias: float) -> None:
+        self.weights = weights.astype(np.float32)
+        self.bias = float(bias)
+
+    def scores(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros(0)
+        docs, feats, vals = features(texts)
+        z = np.bincount(docs, weights=self.weights[feats] * vals, minlength=len(texts))
+        return 1.0 / (1.0 + np.exp(-(z + self.bias)))
+
+    def save(self, path: Path) -> None:
+        np.savez_compressed(
+            path, weights=self.weights.astype(np.float16), bias=np.float64(self.bias)
+        )
+
+
+@lru_cache(maxsize=4)
+def load(path: str = str(MODEL_PATH)) -> Model | None:
+    """The model file, or None when it is missing or unreadable (rules still work)."""
+    try:
+        with np.load(path) as z:
+            return Model(z["weights"].astype(np.float32), float(z["bias"]))
+    except (OSError, KeyError, ValueError):
+        return None

@@ -356,11 +356,11 @@ def _record_results(pairs: list[tuple[_Device, Result, int]], now: datetime) -> 
             **changes
         )
         if updated:
-            if result.scan is not None and action.kind == "scan":
+            if action.kind == "scan":
                 # Only stored here; a background job compares it (not in the hot path).
                 from atalaya.security.scans.ingest import store_agent_result
 
-                store_agent_result(action, result.scan)
+                store_agent_result(action, result.scan, error=result.reason or result.output)
             before = action.status
             for name, value in changes.items():
                 setattr(action, name, value)

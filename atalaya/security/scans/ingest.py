@@ -144,9 +144,17 @@ def bound_scan_result(raw: Any) -> dict[str, Any]:
     }
 
 
-def store_agent_result(action: Any, scan: dict[str, Any]) -> None:
+def store_agent_result(action: Any, scan: dict[str, Any] | None, *, error: str = "") -> None:
     """Called by the check-in writer: keep the bounded result on the action's ScanRun
-    and queue its processing. Nothing else happens here (the writer is the hot path)."""
+    and queue its processing. Nothing else happens here (the writer is the hot path).
+    A scan action that came back without a scan (refused, failed) fails its ScanRun."""
+    if scan is None:
+        ScanRun.objects.filter(action_id=action.pk, processed_at__isnull=True).update(
+            status=ScanStatus.FAILED,
+            error=(error or "no scan result")[:500],
+            processed_at=timezone.now(),
+        )
+        return
     updated = ScanRun.objects.filter(action_id=action.pk, processed_at__isnull=True).update(
         result=scan
     )

@@ -74,6 +74,10 @@ class _Collector(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k: (v or "") for k, v in attrs}
+        if len(self._open) >= 64:  # unclosed nesting: settle the oldest (bounded stack)
+            kind, url, parts = self._open.pop(0)
+            if url:
+                self._add(url, "".join(parts), "href" if kind == "a" else "button")
         if tag in ("script", "style"):
             self._skip += 1
         elif tag == "a" and a.get("href"):

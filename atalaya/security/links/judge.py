@@ -177,7 +177,7 @@ def _host_facts(host: str, ascii_host: str, is_ip: bool, own: tuple[str, ...]) -
                 break
             if not official and (
                 (brand in SHORT_BRANDS and brand in re.split(r"[^a-z0-9]+", plain))
-                or (brand not in SHORT_BRANDS and len(brand) >= 5 and brand in plain)
+                or (brand not in SHORT_BRANDS and len(brand) >= 5 and brand in sk)
             ):
                 reasons.append(f"brand_outside_domain:{brand}")
                 break

@@ -124,7 +124,17 @@ def test_periodic_job_runs_the_three_sweeps(world: Any) -> None:
 
     device, _token = enrolled(world)
     schedule.save_schedule(actor=world.tech, site=world.site_a, device=device, every_hours=6)
-    assert scans_periodic.call_local() == {"queued": 1, "processed": 0, "expired": 0}
+    assert scans_periodic.call_local() == {
+        "queued": 1,
+        "processed": 0,
+        "expired": 0,
+        "abandoned": 0,
+    }
+    scan = ScanRun.objects.get()
+    RemoteAction.objects.filter(pk=scan.action_id).update(status="expired")
+    assert scans_periodic.call_local()["abandoned"] == 1
+    scan.refresh_from_db()
+    assert scan.status == ScanStatus.FAILED
 
 
 @pytest.mark.django_db

@@ -12,6 +12,7 @@ import contextlib
 import ipaddress
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import unquote
 
 MAX_URL = 4096
@@ -117,37 +118,9 @@ def _path(path: str) -> str:
     return path
 
 
-def canonicalise(url: str) -> Parts:
-    """The canonical form of ``url`` or :class:`BadURL` naming what is wrong."""
-    if not isinstance(url, str):
-        raise BadURL("not text")
-    url = url.strip()
-    if len(url) > MAX_URL:
-        raise BadURL("too long")
-    if "\t" in url or "\r" in url or "\n" in url:
-        url = _CTRL.sub("", url)
-    if "\x00" in url:
-        raise BadURL("NUL")
-    url = url.replace("\\", "/")
-    hash_at = url.find("#")
-    if hash_at >= 0:
-        url = url[:hash_at]
-    url = _unescape(url)
-    m = _SCHEME.match(url)
-    if m and (url[m.end() : m.end() + 2] == "//" or m.group(1).lower() in ("http", "https")):
-        scheme = m.group(1).lower()
-        rest = url[m.end() :].lstrip("/")
-    else:
-        scheme = "http"
-        rest = url.lstrip("/")
-    if scheme not in ("http", "https", "ftp"):
-        raise BadURL("scheme")
-    cut = len(rest)
-    for sep in "/?":
-        i = rest.find(sep)
-        if 0 <= i < cut:
-            cut = i
-    authority, tail = rest[:cut], rest[cut:]
+@lru_cache(maxsize=65536)
+def _authority(authority: str) -> tuple[str, str, bool, str, str, str, bool]:
+    """Host facts of an authority (cached: mails and batches repeat hosts)."""
     userinfo = "@" in authority
     if userinfo:
         authority = authority.rsplit("@", 1)[1]
@@ -190,6 +163,41 @@ def canonicalise(url: str) -> Parts:
     if port and not (port.isdigit() and int(port) < 65536):
         raise BadURL("port")
     port_part = "" if port in ("80", "443", "") else ":" + port
+    return host, ascii_host, is_ip, canon_host, port, port_part, userinfo
+
+
+def canonicalise(url: str) -> Parts:
+    """The canonical form of ``url`` or :class:`BadURL` naming what is wrong."""
+    if not isinstance(url, str):
+        raise BadURL("not text")
+    url = url.strip()
+    if len(url) > MAX_URL:
+        raise BadURL("too long")
+    if "\t" in url or "\r" in url or "\n" in url:
+        url = _CTRL.sub("", url)
+    if "\x00" in url:
+        raise BadURL("NUL")
+    url = url.replace("\\", "/")
+    hash_at = url.find("#")
+    if hash_at >= 0:
+        url = url[:hash_at]
+    url = _unescape(url)
+    m = _SCHEME.match(url)
+    if m and (url[m.end() : m.end() + 2] == "//" or m.group(1).lower() in ("http", "https")):
+        scheme = m.group(1).lower()
+        rest = url[m.end() :].lstrip("/")
+    else:
+        scheme = "http"
+        rest = url.lstrip("/")
+    if scheme not in ("http", "https", "ftp"):
+        raise BadURL("scheme")
+    cut = len(rest)
+    for sep in "/?":
+        i = rest.find(sep)
+        if 0 <= i < cut:
+            cut = i
+    authority, tail = rest[:cut], rest[cut:]
+    host, ascii_host, is_ip, canon_host, port, port_part, userinfo = _authority(authority)
     q = tail.find("?")
     path, query = (tail[:q], tail[q:]) if q >= 0 else (tail, "")
     full_path = _escape(_path(path)) + _escape(query)

@@ -186,12 +186,19 @@ def _host_facts(host: str, ascii_host: str, is_ip: bool, own: tuple[str, ...]) -
     return HostFacts(registered, tuple(dict.fromkeys(reasons)), registered in POPULAR)
 
 
+_LOGIN_RE = re.compile("|".join(map(re.escape, LOGIN_WORDS)))
+_PATH_BRANDS = sorted((b for b, d in BRANDS.items() if d and len(b) >= 5), key=len, reverse=True)
+_PATH_BRAND_RE = re.compile("|".join(map(re.escape, _PATH_BRANDS)))
+
+
 def _path_brand(path: str, registered: str) -> str | None:
+    """A brand named in a login-like path of a domain that is not the brand's."""
     low = path.lower()
-    if not any(w in low for w in LOGIN_WORDS):
+    if not _LOGIN_RE.search(low):
         return None
-    for brand, domains in BRANDS.items():
-        if domains and registered not in domains and len(brand) >= 5 and brand in low:
+    for m in _PATH_BRAND_RE.finditer(low):
+        brand = m.group(0).lower()
+        if registered not in BRANDS[brand]:
             return brand
     return None
 
@@ -262,13 +269,14 @@ def _verdict(score: float) -> str:
     return "ok"
 
 
-def _judge_many(links: Sequence[Link], own: tuple[str, ...]) -> list[Judgement]:
+def _judge_many(links: Sequence[tuple[str, str]], own: tuple[str, ...]) -> list[Judgement]:
+    """Judge (url, visible text) pairs; the shared body of the public functions."""
     urls_feed, hosts_feed = _feed_sets()
     mdl = model_mod.load()
     parsed: list[Parts | None] = []
-    for link in links:
+    for raw, _text in links:
         try:
-            parsed.append(canonicalise(link.url))
+            parsed.append(canonicalise(raw))
         except (BadURL, ValueError, UnicodeError, TypeError):
             parsed.append(None)
         except Exception:  # noqa: BLE001 - hostile input must never raise
@@ -280,9 +288,9 @@ def _judge_many(links: Sequence[Link], own: tuple[str, ...]) -> list[Judgement]:
         for i, s in zip(ok_idx, mdl.scores(texts).tolist(), strict=True):
             probs[i] = s
     out: list[Judgement] = []
-    for i, link in enumerate(links):
+    for i, (raw, text) in enumerate(links):
         p = parsed[i]
-        url = link.url if isinstance(link.url, str) else repr(link.url)
+        url = raw if isinstance(raw, str) else repr(raw)
         if p is None:
             out.append(Judgement(url[:4096], "", "", "", "suspicious", 0.5, ["invalid_url"]))
             continue
@@ -294,7 +302,7 @@ def _judge_many(links: Sequence[Link], own: tuple[str, ...]) -> list[Judgement]:
             brand = _path_brand(p.path, facts.registered)
             if brand and f"brand_outside_domain:{brand}" not in reasons:
                 reasons.append(f"brand_outside_domain:{brand}")
-        shown = _text_mismatch(link.text, facts.registered) if link.text else None
+        shown = _text_mismatch(text, facts.registered) if text else None
         if shown:
             reasons.append(f"text_mismatch:{shown}")
         prob = probs[i]
@@ -327,19 +335,17 @@ def _own(own_domains: Iterable[str]) -> tuple[str, ...]:
 
 def judge_link(link: Link, *, own_domains: Iterable[str] = ()) -> Judgement:
     """The verdict on one link, its text compared with its target."""
-    return _judge_many([link], _own(own_domains))[0]
+    return _judge_many([(link.url, link.text)], _own(own_domains))[0]
 
 
 def judge_urls(urls: Sequence[str], *, own_domains: Iterable[str] = ()) -> list[Judgement]:
     """Verdicts on many bare URLs, in input order: the batch fast path."""
-    return _judge_many(
-        [Link(url=u) if isinstance(u, str) else Link(url=str(u)) for u in urls], _own(own_domains)
-    )
+    return _judge_many([(u if isinstance(u, str) else str(u), "") for u in urls], _own(own_domains))
 
 
 def judge_links(links: Sequence[Link], *, own_domains: Iterable[str] = ()) -> list[Judgement]:
     """Verdicts on many extracted links (with their texts), in input order."""
-    return _judge_many(list(links), _own(own_domains))
+    return _judge_many([(lk.url, lk.text) for lk in links], _own(own_domains))
 
 
 def worst_verdict(judgements: Iterable[Judgement]) -> str:

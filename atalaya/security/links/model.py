@@ -18,8 +18,7 @@ MODEL_PATH = Path(__file__).with_name("model.npz")
 N_FEATURES = 1 << 18
 NGRAMS = (3, 4, 5)
 MAX_CHARS = 160  # characters of the normalised URL the model reads
-_MULT = np.uint64(0x9E3779B1)
-_MASK32 = np.uint64(0xFFFFFFFF)
+_MULT32 = np.uint32(0x9E3779B1)
 
 
 def _bytes(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -31,33 +30,38 @@ def _bytes(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
 
 def features(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(doc index, feature index, value) of every hashed n-gram, values normalised so
-    each document's vector has unit L2 norm (counts of repeated n-grams add up)."""
+    each document's vector has unit L2 norm (counts of repeated n-grams add up).
+
+    One rolling pass: the hash of an (n)-gram extends the (n-1)-gram's, in uint32
+    arithmetic (wrapping multiplication is the intended modulus)."""
     data, lengths = _bytes(texts)
-    starts = np.concatenate(([0], np.cumsum(lengths)[:-1])) if len(lengths) else lengths
+    n_docs = len(texts)
     total = len(data)
-    docs_all, feats_all = [], []
-    doc_of = np.repeat(np.arange(len(texts)), lengths)
-    d64 = data.astype(np.uint64)
-    for n in NGRAMS:
-        m = total - n + 1
-        if m <= 0:
-            continue
-        h = np.full(m, np.uint64(n), dtype=np.uint64)
-        for k in range(n):
-            h = ((h * _MULT) & _MASK32) ^ d64[k : k + m]
-        h = (h * _MULT) & _MASK32
-        pos = np.arange(m)
-        ok = doc_of[pos] == doc_of[pos + n - 1]  # the window stays inside one URL
-        docs_all.append(doc_of[:m][ok])
-        feats_all.append(((h[ok] >> np.uint64(8)) % np.uint64(N_FEATURES)).astype(np.int64))
-    if not docs_all:
+    if total == 0:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, np.zeros(0)
+    starts = np.zeros(n_docs, dtype=np.int64)
+    np.cumsum(lengths[:-1], out=starts[1:])
+    doc_of = np.repeat(np.arange(n_docs, dtype=np.int64), lengths)
+    # How many bytes remain in the URL from each position: an n-gram fits when >= n.
+    remain = (starts + lengths)[doc_of] - np.arange(total)
+    d32 = data.astype(np.uint32)
+    h = d32 * _MULT32 + np.uint32(0x165667B1)
+    docs_all, feats_all = [], []
+    for n in range(2, max(NGRAMS) + 1):
+        m = total - n + 1
+        if m <= 0:
+            break
+        h = (h[:m] * _MULT32) ^ d32[n - 1 : n - 1 + m]
+        if n in NGRAMS:
+            ok = remain[:m] >= n
+            hf = (h[ok] * _MULT32) >> np.uint32(13)
+            docs_all.append(doc_of[:m][ok])
+            feats_all.append((hf & np.uint32(N_FEATURES - 1)).astype(np.int64))
     docs = np.concatenate(docs_all)
     feats = np.concatenate(feats_all)
-    counts = np.bincount(docs, minlength=len(texts)).astype(np.float64)
+    counts = np.bincount(docs, minlength=n_docs).astype(np.float64)
     vals = 1.0 / np.sqrt(np.maximum(counts[docs], 1.0))
-    del starts
     return docs, feats, vals
 
 

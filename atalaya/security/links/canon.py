@@ -11,8 +11,8 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import re
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 from urllib.parse import unquote
 
 MAX_URL = 4096
@@ -27,8 +27,7 @@ class BadURL(ValueError):
     """The text cannot be read as a web URL."""
 
 
-@dataclass(frozen=True)
-class Parts:
+class Parts(NamedTuple):
     """A canonical URL and the pieces the rules need."""
 
     canonical: str
@@ -200,18 +199,9 @@ def canonicalise(url: str) -> Parts:
     host, ascii_host, is_ip, canon_host, port, port_part, userinfo = _authority(authority)
     q = tail.find("?")
     path, query = (tail[:q], tail[q:]) if q >= 0 else (tail, "")
-    full_path = _escape(_path(path)) + _escape(query)
+    full_path = _escape(_path(path) + query)
     canonical = f"{scheme}://{canon_host}{port_part}{full_path}"
-    return Parts(
-        canonical=canonical,
-        scheme=scheme,
-        host=host,
-        ascii_host=ascii_host,
-        userinfo=userinfo,
-        is_ip=is_ip,
-        port=port,
-        path=full_path,
-    )
+    return Parts(canonical, scheme, host, ascii_host, userinfo, is_ip, port, full_path)
 
 
 def model_text(parts: Parts) -> str:

@@ -6,6 +6,7 @@ model scores a whole batch with numpy, so :func:`judge_urls` is the fast path.
 
 from __future__ import annotations
 
+import gc
 import re
 import time
 import unicodedata
@@ -157,7 +158,10 @@ def _host_facts(host: str, ascii_host: str, is_ip: bool, own: tuple[str, ...]) -
             if len(scripts) > 1:
                 reasons.append("mixed_script")
                 break
-    official = registered in POPULAR or registered in own
+    # A popular domain may sit right under a public suffix (gob.es): match any parent.
+    labels_a = ascii_host.split(".")
+    popular = any(".".join(labels_a[i:]) in POPULAR for i in range(len(labels_a) - 1))
+    official = popular or registered in own
     suffix = _psl.publicsuffix(ascii_host) or ""
     reg_label_u = host[: len(host) - len(suffix) - 1] if suffix and host.endswith(suffix) else host
     labels = [lab for lab in reg_label_u.split(".") if lab]
@@ -183,7 +187,7 @@ def _host_facts(host: str, ascii_host: str, is_ip: bool, own: tuple[str, ...]) -
                 break
     if registered in SHORTENERS:
         reasons.append("shortener")
-    return HostFacts(registered, tuple(dict.fromkeys(reasons)), registered in POPULAR)
+    return HostFacts(registered, tuple(dict.fromkeys(reasons)), popular)
 
 
 _LOGIN_RE = re.compile("|".join(map(re.escape, LOGIN_WORDS)))
@@ -340,7 +344,16 @@ def judge_link(link: Link, *, own_domains: Iterable[str] = ()) -> Judgement:
 
 def judge_urls(urls: Sequence[str], *, own_domains: Iterable[str] = ()) -> list[Judgement]:
     """Verdicts on many bare URLs, in input order: the batch fast path."""
-    return _judge_many([(u if isinstance(u, str) else str(u), "") for u in urls], _own(own_domains))
+    # A batch allocates many small objects that all stay alive until it returns: the
+    # cyclic collector would only rescan them, so it pauses for the batch.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        items = [(u if isinstance(u, str) else str(u), "") for u in urls]
+        return _judge_many(items, _own(own_domains))
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def judge_links(links: Sequence[Link], *, own_domains: Iterable[str] = ()) -> list[Judgement]:

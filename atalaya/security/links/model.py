@@ -42,11 +42,17 @@ def features(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return empty, empty, np.zeros(0)
     starts = np.zeros(n_docs, dtype=np.int64)
     np.cumsum(lengths[:-1], out=starts[1:])
-    doc_of = np.repeat(np.arange(n_docs, dtype=np.int64), lengths)
+    doc_of = np.repeat(np.arange(n_docs, dtype=np.int32), lengths)
+    pos = np.arange(total, dtype=np.int32)
     # How many bytes remain in the URL from each position: an n-gram fits when >= n.
-    remain = (starts + lengths)[doc_of] - np.arange(total)
+    remain = (starts + lengths).astype(np.int32)[doc_of] - pos
+    # Host and path n-grams are different features (namespaced by where they start):
+    # "paypal" in a host means something else than in a path.
+    slash = np.where(data == 47, pos, total)
+    host_end = np.minimum.reduceat(slash, starts) if n_docs else slash[:0]
+    region = (pos >= host_end[doc_of]).astype(np.uint32) * np.uint32(0x5BD1E995)
     d32 = data.astype(np.uint32)
-    h = d32 * _MULT32 + np.uint32(0x165667B1)
+    h = (d32 ^ region) * _MULT32 + np.uint32(0x165667B1)
     docs_all, feats_all = [], []
     for n in range(2, max(NGRAMS) + 1):
         m = total - n + 1
@@ -57,7 +63,7 @@ def features(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             ok = remain[:m] >= n
             hf = (h[ok] * _MULT32) >> np.uint32(13)
             docs_all.append(doc_of[:m][ok])
-            feats_all.append((hf & np.uint32(N_FEATURES - 1)).astype(np.int64))
+            feats_all.append((hf & np.uint32(N_FEATURES - 1)).astype(np.int32))
     docs = np.concatenate(docs_all)
     feats = np.concatenate(feats_all)
     counts = np.bincount(docs, minlength=n_docs).astype(np.float64)

@@ -187,7 +187,8 @@ def _host_facts(host: str, ascii_host: str, is_ip: bool, own: tuple[str, ...]) -
                 break
     if registered in SHORTENERS:
         reasons.append("shortener")
-    return HostFacts(registered, tuple(dict.fromkeys(reasons)), popular)
+    # A client's own domain counts like a popular one: its own pages are not a kit.
+    return HostFacts(registered, tuple(dict.fromkeys(reasons)), popular or registered in own)
 
 
 _LOGIN_RE = re.compile("|".join(map(re.escape, LOGIN_WORDS)))

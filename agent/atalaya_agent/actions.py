@@ -138,6 +138,8 @@ def decide(
                 action_id, kind, result=refused(payload, "reboots disabled in agent.conf")
             )
         return Decision(action_id, kind, payload=payload)
+    if kind == "scan":
+        return _decide_scan(action_id, payload)
     if kind != "run_script":
         return Decision(action_id, kind, result=refused(payload, f"unknown kind {kind!r}"))
     script = payload.get("script")
@@ -162,6 +164,49 @@ def decide(
             result=refused(payload, f"interpreter {script.get('interpreter')!r} not available"),
         )
     return Decision(action_id, kind, payload=payload)
+
+
+def _decide_scan(action_id: str, payload: dict[str, Any]) -> Decision:
+    """A server-requested scan touches only local ranges (private, link-local,
+    loopback): a signed action naming a public address is refused, not run."""
+    from . import scan
+
+    params = payload.get("scan")
+    if not isinstance(params, dict):
+        return Decision(action_id, "scan", result=refused(payload, "no scan parameters"))
+    targets = params.get("targets") or []
+    if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
+        return Decision(action_id, "scan", result=refused(payload, "targets must be strings"))
+    try:
+        addresses = scan.parse_targets(targets or scan.local_networks())
+        scan.parse_ports(params.get("ports") or None)
+    except scan.ScanError as exc:
+        return Decision(action_id, "scan", result=refused(payload, str(exc)))
+    public = [a for a in addresses if not scan.is_local_range(a)]
+    if public:
+        return Decision(
+            action_id, "scan", result=refused(payload, f"not a local network: {public[0]}")
+        )
+    return Decision(action_id, "scan", payload=payload)
+
+
+def run_scan(payload: dict[str, Any]) -> dict[str, Any]:
+    """Run a scan action; its result carries the scan JSON beside a one-line output."""
+    from . import scan
+
+    started = time.monotonic()
+    params = payload.get("scan") or {}
+    targets = params.get("targets") or scan.local_networks()
+    timeout_ms = params.get("timeout_ms")
+    if not isinstance(timeout_ms, int) or isinstance(timeout_ms, bool):
+        timeout_ms = scan.DEFAULT_TIMEOUT_MS
+    try:
+        found = scan.scan(targets, params.get("ports") or None, timeout_ms=timeout_ms)
+    except (scan.ScanError, OSError) as exc:
+        return _result(payload, "failed", 1, str(exc).encode(), started, "")
+    result = _result(payload, "succeeded", 0, scan.summary(found).encode(), started, "")
+    result["scan"] = found
+    return result
 
 
 def interpreter_argv(interpreter: str, path: Path) -> list[str] | None:

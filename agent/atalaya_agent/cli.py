@@ -67,6 +67,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--message", default="", help="a short note (at most 500 characters)")
 
     sub.add_parser("status", parents=[common], help="show the enrollment and the spool (JSON)")
+
+    p = sub.add_parser(
+        "scan", parents=[common], help="scan hosts for open TCP ports (a technician's check)"
+    )
+    p.add_argument("targets", nargs="+", help="IPs, networks (10.0.0.0/24), ranges, names")
+    p.add_argument("--ports", default="", help="e.g. 22,80,8000-8010 (default: top 100 + risky)")
+    p.add_argument("--timeout-ms", type=int, default=1000, help="per connection (default 1000)")
+    p.add_argument("--concurrency", type=int, default=2048, help="connections in flight")
+    p.add_argument("--json", action="store_true", help="print the scan JSON")
     return parser
 
 
@@ -85,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_run(args, state_dir)
         if args.command == "report-job":
             return cmd_report_job(args, state_dir)
+        if args.command == "scan":
+            return cmd_scan(args)
         return cmd_status(state_dir)
     except NotEnrolledError as exc:
         print(f"atalaya-agent: {exc}", file=sys.stderr)
@@ -95,6 +106,30 @@ def main(argv: list[str] | None = None) -> int:
     except PermissionError as exc:
         print(f"atalaya-agent: {exc} (run as the user that owns {state_dir})", file=sys.stderr)
         return 1
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    """Scan now and print what answered; needs no enrollment."""
+    from . import scan
+
+    try:
+        result = scan.scan(
+            args.targets, args.ports, timeout_ms=args.timeout_ms, concurrency=args.concurrency
+        )
+    except scan.ScanError as exc:
+        print(f"atalaya-agent: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    for found in result["hosts"]:
+        mac = f"  {found['mac']}" if found["mac"] else ""
+        print(f"{found['ip']}{mac}")
+        for port in found["ports"]:
+            banner = f"  {port['banner']}" if port["banner"] else ""
+            print(f"  {port['port']}/tcp open{banner}")
+    print(scan.summary(result))
+    return 0
 
 
 def cmd_enroll(args: argparse.Namespace, state_dir: Path) -> int:

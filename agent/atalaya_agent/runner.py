@@ -238,6 +238,11 @@ class Agent:
                 log.warning("action %s: reboot requested", decision.action_id)
                 result = actions.reboot_result(decision.payload)
                 self.reboot_requested = True
+            elif decision.kind == "scan":
+                assert decision.payload is not None
+                log.info("action %s: network scan", decision.action_id)
+                result = actions.run_scan(decision.payload)
+                log.info("action %s: %s", decision.action_id, result["output"])
             else:
                 assert decision.payload is not None
                 script = decision.payload.get("script") or {}

@@ -1,0 +1,440 @@
+"""Network scan: which hosts answer on the local networks, and which TCP ports they open.
+
+A TCP connect scan (no raw packets, so no privileges), run by one thread over
+non-blocking sockets and ``selectors`` (epoll on Linux): thousands of connects are in
+flight at once, each with its own deadline. A connect that completes is an open port;
+one refused (a RST) proves the host is up with the port closed; one that times out is
+filtered. A host is reported when it opened a port, refused one, or appears in the
+kernel's neighbour (ARP) table, which also gives its MAC. For a handful of services
+that speak first (FTP, SSH, SMTP, POP, IMAP, VNC, MySQL…) the first line they send
+within a short wait is kept as the banner; nothing is ever sent to a service.
+
+The result is the scan JSON of PROTOCOL.md. Targets are IPs, CIDR networks, ranges
+(``192.168.1.10-20``) and host names; more than 65,536 addresses is refused.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import os
+import resource
+import selectors
+import socket
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_ADDRESSES = 65_536
+DEFAULT_TIMEOUT_MS = 1000
+BANNER_WAIT_S = 0.3
+BANNER_BYTES = 200
+
+# nmap's 100 most common TCP ports (nmap-services frequencies, `nmap -F`).
+TOP_100 = [
+    7,
+    9,
+    13,
+    21,
+    22,
+    23,
+    25,
+    26,
+    37,
+    53,
+    79,
+    80,
+    81,
+    88,
+    106,
+    110,
+    111,
+    113,
+    119,
+    135,
+    139,
+    143,
+    144,
+    179,
+    199,
+    389,
+    427,
+    443,
+    444,
+    445,
+    465,
+    513,
+    514,
+    515,
+    543,
+    544,
+    548,
+    554,
+    587,
+    631,
+    646,
+    873,
+    990,
+    993,
+    995,
+    1025,
+    1026,
+    1027,
+    1028,
+    1029,
+    1110,
+    1433,
+    1720,
+    1723,
+    1755,
+    1900,
+    2000,
+    2001,
+    2049,
+    2121,
+    2717,
+    3000,
+    3128,
+    3306,
+    3389,
+    3986,
+    4899,
+    5000,
+    5009,
+    5051,
+    5060,
+    5101,
+    5190,
+    5357,
+    5432,
+    5631,
+    5666,
+    5800,
+    5900,
+    6000,
+    6001,
+    6646,
+    7070,
+    8000,
+    8008,
+    8009,
+    8080,
+    8081,
+    8443,
+    8888,
+    9100,
+    9999,
+    10000,
+    32768,
+    49152,
+    49153,
+    49154,
+    49155,
+    49156,
+    49157,
+]
+# What the security findings care about beyond the top 100: VNC displays, databases,
+# UPnP/SSDP helpers, router and NAS admin pages.
+RISKY = [
+    5901,
+    5902,
+    5903,
+    1521,
+    6379,
+    27017,
+    9200,
+    11211,
+    5984,
+    2375,
+    8291,
+    7547,
+    1883,
+    8880,
+    49000,
+    50000,
+]
+DEFAULT_PORTS = sorted(set(TOP_100) | set(RISKY))
+# Services that greet first: their first bytes are the banner.
+BANNER_PORTS = frozenset({21, 22, 23, 25, 110, 143, 587, 3306, 5900, 5901, 5902, 5903})
+
+
+class ScanError(ValueError):
+    """A target or port list that cannot be scanned; the message says which and why."""
+
+
+def parse_ports(spec: str | Sequence[int] | None) -> list[int]:
+    """``"22,80,8000-8010"`` or a list of ints; empty or None is the default list."""
+    if spec is None or spec == "" or spec == []:
+        return list(DEFAULT_PORTS)
+    if not isinstance(spec, str):
+        values = list(spec)
+        if not all(
+            isinstance(p, int) and not isinstance(p, bool) and 0 < p < 65536 for p in values
+        ):
+            raise ScanError("ports must be integers from 1 to 65535")
+        return sorted(set(values))
+    ports: set[int] = set()
+    for part in spec.replace(" ", "").split(","):
+        if not part:
+            continue
+        low, dash, high = part.partition("-")
+        try:
+            a, b = int(low), int(high if dash else low)
+        except ValueError:
+            raise ScanError(f"not a port or port range: {part[:30]!r}") from None
+        if not 0 < a <= b < 65536:
+            raise ScanError(f"ports must be from 1 to 65535: {part[:30]!r}")
+        ports.update(range(a, b + 1))
+    return sorted(ports)
+
+
+def _range(spec: str) -> list[ipaddress.IPv4Address] | None:
+    start, sep, end = spec.partition("-")
+    if not sep:
+        return None
+    try:
+        first = ipaddress.IPv4Address(start)
+    except ValueError:
+        return None
+    if "." in end:
+        last = ipaddress.IPv4Address(end)
+    else:
+        last = ipaddress.IPv4Address(int(first) & ~0xFF | int(end))
+    if int(last) < int(first):
+        raise ScanError(f"range ends before it starts: {spec[:40]!r}")
+    if int(last) - int(first) >= MAX_ADDRESSES:
+        raise ScanError(f"more than {MAX_ADDRESSES} addresses: {spec[:40]!r}")
+    return [ipaddress.IPv4Address(n) for n in range(int(first), int(last) + 1)]
+
+
+def parse_targets(specs: Iterable[str]) -> list[str]:
+    """Every address the targets name, in order and once; a clear error for bad ones."""
+    seen: dict[str, None] = {}
+    for raw in specs:
+        spec = str(raw).strip()
+        if not spec:
+            continue
+        try:
+            found: list[Any] | None = _range(spec)
+            if found is None and "/" in spec:
+                net = ipaddress.ip_network(spec, strict=False)
+                if net.num_addresses > MAX_ADDRESSES:
+                    raise ScanError(f"more than {MAX_ADDRESSES} addresses: {spec[:40]!r}")
+                found = list(net.hosts()) if net.num_addresses > 2 else list(net)
+            if found is None:
+                found = [ipaddress.ip_address(spec)]
+        except ScanError:
+            raise
+        except ValueError:
+            try:
+                infos = socket.getaddrinfo(spec, None, socket.AF_INET, socket.SOCK_STREAM)
+            except (OSError, UnicodeError):
+                raise ScanError(
+                    f"not an address, network, range or known host: {spec[:60]!r}"
+                ) from None
+            found = [ipaddress.ip_address(info[4][0]) for info in infos]
+        for address in found:
+            seen[str(address)] = None
+        if len(seen) > MAX_ADDRESSES:
+            raise ScanError(f"more than {MAX_ADDRESSES} addresses in all")
+    return list(seen)
+
+
+def is_local_range(address: str) -> bool:
+    """What a server-requested scan may touch: private, link-local and loopback only."""
+    ip = ipaddress.ip_address(address)
+    return ip.is_private or ip.is_link_local or ip.is_loopback
+
+
+def local_networks(limit_prefix: int = 22) -> list[str]:
+    """The IPv4 networks of this machine's interfaces (loopback excepted), each cut to
+    at most a /``limit_prefix`` around the address so a /8 office VPN stays a scan."""
+    import psutil
+
+    nets: dict[str, None] = {}
+    for addresses in psutil.net_if_addrs().values():
+        for a in addresses:
+            if a.family != socket.AF_INET or not a.netmask or a.address.startswith("127."):
+                continue
+            net = ipaddress.IPv4Network(f"{a.address}/{a.netmask}", strict=False)
+            if net.prefixlen < limit_prefix:
+                net = ipaddress.IPv4Network(f"{a.address}/{limit_prefix}", strict=False)
+            nets[str(net)] = None
+    return list(nets)
+
+
+def neighbours() -> dict[str, str]:
+    """IP → MAC from the kernel's ARP table (``/proc/net/arp``); {} where it is absent."""
+    table: dict[str, str] = {}
+    try:
+        with open("/proc/net/arp", encoding="ascii", errors="replace") as handle:
+            next(handle, None)
+            for line in handle:
+                parts = line.split()
+                if len(parts) >= 4 and parts[3] != "00:00:00:00:00:00" and parts[2] != "0x0":
+                    table[parts[0]] = parts[3].lower()
+    except OSError:
+        pass
+    return table
+
+
+def _raise_fd_limit(wanted: int) -> int:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return soft
+
+
+@dataclass
+class _Probe:
+    ip: str
+    port: int
+    deadline: float
+    reading: bool = False
+    banner: bytes = b""
+
+
+@dataclass
+class _Host:
+    ip: str
+    up_by: str = ""
+    ports: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _printable(data: bytes) -> str:
+    text = data.decode("utf-8", "replace").split("\n", 1)[0].strip()
+    return "".join(ch for ch in text if ch.isprintable())[:BANNER_BYTES]
+
+
+def scan(
+    targets: Sequence[str],
+    ports: str | Sequence[int] | None = None,
+    *,
+    timeout_ms: int = DEFAULT_TIMEOUT_MS,
+    concurrency: int = 2048,
+    banners: bool = True,
+) -> dict[str, Any]:
+    """Scan ``targets`` × ``ports`` and return the scan JSON (PROTOCOL.md)."""
+    started = time.time()
+    addresses = parse_targets(targets)
+    port_list = parse_ports(ports)
+    timeout = max(0.05, min(timeout_ms, 30_000) / 1000)
+    limit = max(16, min(concurrency, _raise_fd_limit(concurrency + 64) - 64))
+    hosts: dict[str, _Host] = {}
+    errors: list[str] = []
+    sel = selectors.DefaultSelector()
+    pending = ((ip, port) for ip in addresses for port in port_list)
+    in_flight = 0
+    exhausted = False
+
+    def host(ip: str) -> _Host:
+        return hosts.setdefault(ip, _Host(ip))
+
+    def finish(sock: socket.socket, probe: _Probe) -> None:
+        nonlocal in_flight
+        sel.unregister(sock)
+        sock.close()
+        in_flight -= 1
+        if probe.reading or probe.banner:
+            entry = {"port": probe.port, "proto": "tcp", "banner": _printable(probe.banner)}
+            host(probe.ip).ports.append(entry)
+
+    while True:
+        now = time.monotonic()
+        while not exhausted and in_flight < limit:
+            try:
+                ip, port = next(pending)
+            except StopIteration:
+                exhausted = True
+                break
+            sock = socket.socket(
+                socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_STREAM
+            )
+            sock.setblocking(False)
+            code = sock.connect_ex((ip, port))
+            if code not in (0, errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK):
+                sock.close()
+                if code == errno.ECONNREFUSED:
+                    host(ip).up_by = host(ip).up_by or "tcp"
+                elif code not in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+                    errors.append(f"{ip}:{port}: {os.strerror(code)}")
+                continue
+            sel.register(sock, selectors.EVENT_WRITE, _Probe(ip, port, now + timeout))
+            in_flight += 1
+        if in_flight == 0 and exhausted:
+            break
+        for key, _mask in sel.select(timeout=0.05):
+            sock = key.fileobj  # type: ignore[assignment]
+            probe: _Probe = key.data
+            if probe.reading:
+                try:
+                    chunk = sock.recv(BANNER_BYTES)
+                except OSError:
+                    chunk = b""
+                probe.banner += chunk
+                if not chunk or len(probe.banner) >= BANNER_BYTES or b"\n" in probe.banner:
+                    finish(sock, probe)
+                continue
+            code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if code == 0:
+                host(probe.ip).up_by = "tcp"
+                if banners and probe.port in BANNER_PORTS:
+                    probe.reading = True
+                    probe.deadline = time.monotonic() + BANNER_WAIT_S
+                    sel.modify(sock, selectors.EVENT_READ, probe)
+                    continue
+                probe.reading = True  # open, no banner wanted
+                finish(sock, probe)
+            else:
+                if code == errno.ECONNREFUSED:
+                    host(probe.ip).up_by = host(probe.ip).up_by or "tcp"
+                probe.reading = False
+                finish(sock, probe)
+        now = time.monotonic()
+        for key in list(sel.get_map().values()):
+            probe = key.data
+            if now >= probe.deadline:
+                # A silent open port keeps its place; a connect that never completed
+                # is filtered and says nothing about the host.
+                finish(key.fileobj, probe)  # type: ignore[arg-type]
+    sel.close()
+
+    arp = neighbours()
+    for ip in addresses:
+        if ip in arp and ip not in hosts:
+            hosts[ip] = _Host(ip, up_by="arp")
+    out: list[dict[str, Any]] = []
+    for ip in addresses:
+        found = hosts.get(ip)
+        if found is None or not (found.up_by or found.ports):
+            continue
+        out.append(
+            {
+                "ip": ip,
+                "mac": arp.get(ip, ""),
+                "hostname": "",
+                "up_by": "arp" if ip in arp and not found.up_by else (found.up_by or "tcp"),
+                "ports": sorted(found.ports, key=lambda p: p["port"]),
+            }
+        )
+    return {
+        "version": 1,
+        "started_at": started,
+        "finished_at": time.time(),
+        "targets": list(targets),
+        "ports": port_list,
+        "hosts": out,
+        "errors": errors[:50],
+    }
+
+
+def summary(result: dict[str, Any]) -> str:
+    """One line for the action's output: hosts up and open ports."""
+    open_ports = sum(len(h["ports"]) for h in result["hosts"])
+    return f"{len(result['hosts'])} hosts up, {open_ports} open ports"

@@ -71,9 +71,11 @@ def _find_mailbox(mail: ParsedMail) -> tuple[Mailbox | None, list[Mailbox]]:
             queue_id=queue_id,
             is_active=bool(active),
             is_trusted_for_staff=bool(trusted),
+            is_phishing_report=bool(reports),
         )
-        for pk, address, queue_id, active, trusted in _rows(
-            f"SELECT id, address, queue_id, is_active, is_trusted_for_staff FROM {_table(Mailbox)}"  # noqa: S608
+        for pk, address, queue_id, active, trusted, reports in _rows(
+            "SELECT id, address, queue_id, is_active, is_trusted_for_staff, is_phishing_report"  # noqa: S608
+            f" FROM {_table(Mailbox)}"
             f" WHERE address IN ({_placeholders(unique)})",
             unique,
         )

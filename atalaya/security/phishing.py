@@ -145,10 +145,60 @@ def on_report(row: InboundMessage, mail: ParsedMail, *, now: datetime) -> Phishi
     )
 
 
-def handle_reported_mail(row: InboundMessage, mail: ParsedMail, *, now: datetime) -> None:
-    """The pipeline's hook: a report that fails is logged, never costs the mail its ticket."""
+def note_dangerous_links(row: InboundMessage, mail: ParsedMail, *, now: datetime) -> None:
+    """Any mail that reached a ticket: when a link in it is suspicious or phishing, an
+    internal note warns the technician before they click (links judged fine say nothing)."""
+    if row.ticket is None or row.client_id is None:
+        return
+    links = links_of(mail)
+    if not links:
+        return
+    own = list(MailDomain.objects.filter(client_id=row.client_id).values_list("domain", flat=True))
+    judged = [
+        {
+            **j.as_dict(),
+            "text": link.text,
+            "explanations": [describe_reason(code) for code in j.reasons],
+        }
+        for link, j in zip(links, judge_links(links, own_domains=own), strict=False)
+        if j.verdict != Verdict.OK
+    ]
+    if not judged:
+        return
+    verdict = (
+        Verdict.PHISHING
+        if any(i["verdict"] == Verdict.PHISHING for i in judged)
+        else Verdict.SUSPICIOUS
+    )
+    body = _("Careful: this mail has links that look dangerous (%(verdict)s).") % {
+        "verdict": Verdict(verdict).label
+    }
+    lines = [body] + [
+        f"- {item['url'][:300]} — {'; '.join(item['explanations'])}" for item in judged[:50]
+    ]
+    ticket_services.timeline_event(
+        row.ticket,
+        EventKind.NOTE,
+        None,
+        now=now,
+        body="\n".join(lines)[: ticket_services.MAX_BODY_LENGTH],
+        data={"links": [{k: v for k, v in i.items() if k != "explanations"} for i in judged]},
+    ).save()
+
+
+def handle_received_mail(
+    row: InboundMessage, mail: ParsedMail, *, is_new_ticket: bool, now: datetime
+) -> None:
+    """The pipeline's hook, for every mail that reached a ticket: a report to the
+    phishing mailbox is judged and answered, any other mail's dangerous links are
+    noted. A judgement that fails is logged, never costs the mail its ticket."""
     try:
         with transaction.atomic():
-            on_report(row, mail, now=now)
+            # A new mail to the report address is a report; a reply on a report's
+            # ticket (the user answering us) is an ordinary mail.
+            if is_new_ticket and row.mailbox is not None and row.mailbox.is_phishing_report:
+                on_report(row, mail, now=now)
+            else:
+                note_dangerous_links(row, mail, now=now)
     except Exception:  # noqa: BLE001 - the ticket and the mail stay; a person still sees them
-        log.exception("phishing report of %s could not be judged", row.message_id)
+        log.exception("the links of %s could not be judged", row.message_id)

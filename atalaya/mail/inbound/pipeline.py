@@ -551,10 +551,10 @@ def ingest(
             # workers, two mailboxes) fails here on the unique Message-ID, and its
             # ticket writes roll back with it, so the mail is on the ticket once.
             _insert(row)
-            if new and parsed is not None and row.mailbox and row.mailbox.is_phishing_report:
-                from atalaya.security.phishing import handle_reported_mail
+            if parsed is not None and row.ticket_id is not None:
+                from atalaya.security.phishing import handle_received_mail
 
-                handle_reported_mail(row, parsed, now=now)
+                handle_received_mail(row, parsed, is_new_ticket=new, now=now)
     except IntegrityError:
         winner = InboundMessage.objects.filter(message_id=message_id).first()
         if winner is None:

@@ -96,3 +96,25 @@ def test_a_hostile_mail_still_makes_a_ticket(world: Any, reports: Mailbox) -> No
     assert result.ticket_number is not None
     report = PhishingReport.objects.get()
     assert len(report.links) <= 500
+
+
+def test_dangerous_links_in_ordinary_mail_are_noted_for_the_technician(world: Any) -> None:
+    Mailbox.objects.create(address="support@atalaya.localhost")
+    mail = EmailMessage()
+    mail["From"] = "ana@alfa.example"
+    mail["To"] = "support@atalaya.localhost"
+    mail["Subject"] = "Invoice"
+    mail["Message-ID"] = "<r5@alfa.example>"
+    mail.set_content("Pay at http://198.51.100.7/paypal/login or see https://www.alfa.example/")
+    result = ingest(mail.as_bytes())
+    note = TicketEvent.objects.get(ticket__number=result.ticket_number, kind=EventKind.NOTE)
+    assert "198.51.100.7" in note.body and "alfa.example/" not in note.body
+    assert not note.is_public
+    assert not PhishingReport.objects.exists()
+    # A mail whose links are all fine gets no note.
+    mail.replace_header("Message-ID", "<r6@alfa.example>")
+    mail.set_content("See https://www.alfa.example/agenda")
+    clean = ingest(mail.as_bytes())
+    assert not TicketEvent.objects.filter(
+        ticket__number=clean.ticket_number, kind=EventKind.NOTE
+    ).exists()

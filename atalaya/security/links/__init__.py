@@ -8,6 +8,7 @@ from atalaya.security.links.judge import (
     Judgement,
     describe_reason,
     judge_link,
+    judge_links,
     judge_urls,
     worst_verdict,
 )
@@ -18,6 +19,7 @@ __all__ = [
     "describe_reason",
     "extract_links",
     "judge_link",
+    "judge_links",
     "judge_urls",
     "worst_verdict",
 ]

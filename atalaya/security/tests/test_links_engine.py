@@ -145,3 +145,14 @@ def test_describe_reason_translated():
     with translation.override("en"):
         assert describe_reason("ip_host")
         assert describe_reason("unknown_code")
+
+
+def test_judge_links_keeps_texts_and_order_for_hostile_mail():
+    from atalaya.security.links import judge_links
+
+    html = "<a href='http://x.example/'>" * 20_000 + "</b>" * 10_000
+    html += '<a href="http://evil.example/">https://www.bank.example.com/</a>'
+    links = extract_links(html=html)
+    res = judge_links(links)
+    assert [j.url for j in res] == [lk.url for lk in links]
+    assert "text_mismatch:example.com" in res[-1].reasons or res[-1].url == "http://evil.example/"

@@ -147,7 +147,7 @@ def test_describe_reason_translated():
         assert describe_reason("unknown_code")
 
 
-def test_judge_links_keeps_texts_and_order_for_hostile_mail():
+def test_judge_links_keeps_texts_and_order_for_hostile_mail() -> None:
     from atalaya.security.links import judge_links
 
     html = "<a href='http://x.example/'>" * 20_000 + "</b>" * 10_000
@@ -155,4 +155,10 @@ def test_judge_links_keeps_texts_and_order_for_hostile_mail():
     links = extract_links(html=html)
     res = judge_links(links)
     assert [j.url for j in res] == [lk.url for lk in links]
-    assert "text_mismatch:example.com" in res[-1].reasons or res[-1].url == "http://evil.example/"
+    # Twenty thousand open anchors are cut at the extraction limits; nothing crashes.
+    assert 0 < len(links) <= 500
+    mismatch = extract_links(
+        html='<a href="http://evil.example/">https://www.bank.example.com/</a>'
+    )
+    [judged] = judge_links(mismatch)
+    assert "text_mismatch:example.com" in judged.reasons

@@ -161,7 +161,9 @@ def note_dangerous_links(row: InboundMessage, mail: ParsedMail, *, now: datetime
             "explanations": [describe_reason(code) for code in j.reasons],
         }
         for link, j in zip(links, judge_links(links, own_domains=own), strict=False)
-        if j.verdict != Verdict.OK
+        # The model's hunch alone is too often wrong to put a warning on a client's
+        # ordinary mail; a rule or a feed must back it.
+        if j.verdict != Verdict.OK and j.reasons != ["model"]
     ]
     if not judged:
         return

@@ -23,6 +23,7 @@ import resource
 import select
 import selectors
 import socket
+import struct
 import time
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -294,6 +295,71 @@ def _raise_fd_limit(wanted: int) -> int:
     return soft
 
 
+class _Pinger:
+    """ICMP echo over a raw socket, which needs root: without it, discovery is ARP and
+    TCP only (``open`` answers None). Replies are matched by our identifier and by the
+    addresses pinged, since a raw socket sees every ICMP packet of the machine."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.ident = os.getpid() & 0xFFFF
+        self.wanted: set[str] = set()
+
+    @classmethod
+    def open(cls) -> _Pinger | None:
+        if not hasattr(os, "geteuid") or os.geteuid() != 0:
+            return None
+        try:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+        except OSError:
+            return None
+        sock.setblocking(False)
+        return cls(sock)
+
+    @staticmethod
+    def _checksum(data: bytes) -> int:
+        if len(data) % 2:
+            data += b"\0"
+        total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+        total = (total >> 16) + (total & 0xFFFF)
+        total += total >> 16
+        return ~total & 0xFFFF
+
+    def send_all(self, addresses: Sequence[str]) -> None:
+        for seq, ip in enumerate(addresses):
+            if ":" in ip:
+                continue
+            header = struct.pack("!BBHHH", 8, 0, 0, self.ident, seq & 0xFFFF)
+            packet = header + b"atalaya-scan"
+            checksum = self._checksum(packet)
+            packet = struct.pack("!BBHHH", 8, 0, checksum, self.ident, seq & 0xFFFF) + packet[8:]
+            try:
+                self.sock.sendto(packet, (ip, 0))
+                self.wanted.add(ip)
+            except OSError:
+                continue  # unreachable, or the send buffer is full: TCP still probes it
+
+    def replies(self) -> list[str]:
+        found: list[str] = []
+        while True:
+            try:
+                data, (ip, _port) = self.sock.recvfrom(2048)
+            except (BlockingIOError, InterruptedError):
+                return found
+            except OSError:
+                return found
+            ihl = (data[0] & 0x0F) * 4 if data else 0
+            if len(data) < ihl + 8:
+                continue
+            kind, _code, _sum, ident, _seq = struct.unpack("!BBHHH", data[ihl : ihl + 8])
+            if kind == 0 and ident == self.ident and ip in self.wanted:
+                found.append(ip)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
 class _Poller:
     """Readiness of many sockets by fd: epoll where there is one (Linux: no per-call
     wrapper objects, which is most of a connect scan's Python cost), else selectors."""
@@ -367,6 +433,7 @@ def scan(
     timeout_ms: int = DEFAULT_TIMEOUT_MS,
     concurrency: int = 2048,
     banners: bool = True,
+    icmp: bool = True,
 ) -> dict[str, Any]:
     """Scan ``targets`` × ``ports`` and return the scan JSON (PROTOCOL.md)."""
     started = time.time()
@@ -377,6 +444,12 @@ def scan(
     hosts: dict[str, _Host] = {}
     errors: list[str] = []
     poller = _Poller()
+    # Pings go out first (as root only) and their replies are read while the TCP
+    # probes run, so discovery by ICMP costs the scan no extra time.
+    pinger = _Pinger.open() if icmp else None
+    if pinger is not None:
+        pinger.send_all(addresses)
+        poller.register(pinger.fd, writable=False)
     probes: dict[int, _Probe] = {}
     pending = ((ip, port) for ip in addresses for port in port_list)
     exhausted = False
@@ -428,6 +501,10 @@ def scan(
         if not probes and exhausted:
             break
         for fd in poller.ready(0.05):
+            if pinger is not None and fd == pinger.fd:
+                for ip in pinger.replies():
+                    host(ip).up_by = host(ip).up_by or "icmp"
+                continue
             probe = probes[fd]
             if probe.reading:
                 try:
@@ -461,6 +538,11 @@ def scan(
                 head = queue.popleft()
                 if not head.done and (queue is greeting or not head.reading):
                     finish(head, head.reading)
+    if pinger is not None:
+        for ip in pinger.replies():
+            host(ip).up_by = host(ip).up_by or "icmp"
+        poller.unregister(pinger.fd)
+        pinger.close()
     poller.close()
 
     arp = neighbours()

@@ -6,6 +6,7 @@ import contextlib
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -160,3 +161,18 @@ def test_a_scan_action_runs_on_local_ranges_only(planted: dict[Any, bytes]) -> N
     assert "not a local network" in refused.result["reason"]
     bad = actions._decide_scan("a1", {"id": "a1", "kind": "scan", "scan": {"targets": [1]}})
     assert bad.result is not None and "strings" in bad.result["reason"]
+
+
+def test_icmp_echo_finds_hosts_as_root() -> None:
+    pinger = scan._Pinger.open()
+    assert pinger is not None, "the tests run as root, so a raw ICMP socket must open"
+    try:
+        pinger.send_all([BASE + "60", BASE + "61"])
+        seen: set[str] = set()
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and len(seen) < 2:
+            seen.update(pinger.replies())
+            time.sleep(0.01)
+    finally:
+        pinger.close()
+    assert seen == {BASE + "60", BASE + "61"}

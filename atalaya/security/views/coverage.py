@@ -7,12 +7,11 @@ security writer (403).
 
 from __future__ import annotations
 
-import uuid
 from typing import Any, cast
 
 from django import forms
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import URLPattern, path
 from django.utils.translation import gettext as _
@@ -22,22 +21,9 @@ from atalaya.core.forms import add_service_errors
 from atalaya.core.models import Client, Contact, User
 from atalaya.monitoring.models import Device
 from atalaya.security import coverage
-from atalaya.security.models import Protection, can_write_security, is_security_reader
+from atalaya.security.access import client_or_404
+from atalaya.security.models import Protection, can_write_security
 from atalaya.tickets.views.tickets import staff_view
-
-
-def client_or_404(user: Any, public_id: object) -> Client:
-    """A client by public id for security staff, else 404."""
-    if not is_security_reader(user):
-        raise Http404("Not found")
-    try:
-        key = uuid.UUID(str(public_id))
-    except ValueError:
-        raise Http404("Not found") from None
-    found = Client.objects.filter(public_id=key).first()
-    if found is None:
-        raise Http404("No such client")
-    return found
 
 
 @staff_view("GET")

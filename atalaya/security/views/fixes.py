@@ -7,7 +7,6 @@ Every change goes through ``security.fixes.services``.
 
 from __future__ import annotations
 
-import uuid
 from datetime import date
 from typing import Any, cast
 
@@ -25,6 +24,7 @@ from django.utils.translation import gettext_lazy
 
 from atalaya.core.forms import add_service_errors
 from atalaya.core.models import Client, User
+from atalaya.security.access import client_or_404, public_id_or_404
 from atalaya.security.fixes import services
 from atalaya.security.models import FixKind, FixStatus, TemporaryFix, can_write_security
 from atalaya.tickets.views.tickets import staff_view
@@ -42,27 +42,10 @@ def visible_fixes(user: Any) -> QuerySet[TemporaryFix]:
 
 def get_fix_or_404(user: Any, public_id: object) -> TemporaryFix:
     """One entry by its public id, or 404 (also for whoever may not see the register)."""
-    try:
-        key = public_id if isinstance(public_id, uuid.UUID) else uuid.UUID(str(public_id))
-    except (TypeError, ValueError):
-        raise Http404("Not found") from None
-    fix = visible_fixes(user).filter(public_id=key).first()
+    fix = visible_fixes(user).filter(public_id=public_id_or_404(public_id)).first()
     if fix is None:
         raise Http404("No such temporary fix")
     return fix
-
-
-def get_client_or_404(user: Any, public_id: object) -> Client:
-    try:
-        key = public_id if isinstance(public_id, uuid.UUID) else uuid.UUID(str(public_id))
-    except (TypeError, ValueError):
-        raise Http404("Not found") from None
-    if not getattr(user, "is_msp_staff", False):
-        raise Http404("Not found")
-    client = Client.objects.visible_to(user).filter(public_id=key).first()
-    if client is None:
-        raise Http404("No such client")
-    return client
 
 
 class DateInput(forms.DateInput):
@@ -280,7 +263,7 @@ def _report_context(client: Client) -> dict[str, Any]:
 @staff_view("GET", "HEAD")
 def fix_report(request: HttpRequest, client_id: Any) -> HttpResponse:
     """The client's open temporary fixes, for the day things return to normal."""
-    client = get_client_or_404(_user(request), client_id)
+    client = client_or_404(_user(request), client_id)
     return render(request, "security/fixes/report.html", _report_context(client))
 
 
@@ -289,7 +272,7 @@ def fix_report_pdf(request: HttpRequest, client_id: Any) -> HttpResponse:
     """The same report as a PDF (WeasyPrint; the template loads nothing external)."""
     from weasyprint import HTML
 
-    client = get_client_or_404(_user(request), client_id)
+    client = client_or_404(_user(request), client_id)
 
     def no_fetch(url: str, *args: Any, **kwargs: Any) -> Any:
         raise ValueError(f"external resource refused: {url[:80]}")

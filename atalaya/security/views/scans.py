@@ -23,6 +23,7 @@ from django.utils.translation import gettext_lazy
 
 from atalaya.core.forms import add_service_errors
 from atalaya.core.models import Client, Site, User
+from atalaya.security.access import public_id_or_404
 from atalaya.security.models import (
     Finding,
     FindingKind,
@@ -43,20 +44,13 @@ def _user(request: HttpRequest) -> User:
     return cast(User, request.user)
 
 
-def _uuid(value: object) -> uuid.UUID:
-    try:
-        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-    except (TypeError, ValueError):
-        raise Http404("Not found") from None
-
-
 def visible_findings(user: Any) -> QuerySet[Finding]:
     return Finding.objects.visible_to(user).select_related("client", "site", "ticket")
 
 
 def get_finding_or_404(user: Any, public_id: object) -> Finding:
     """A finding by public id, or 404 (also for whoever may not see security)."""
-    finding = visible_findings(user).filter(public_id=_uuid(public_id)).first()
+    finding = visible_findings(user).filter(public_id=public_id_or_404(public_id)).first()
     if finding is None:
         raise Http404("No such finding")
     return finding
@@ -66,7 +60,7 @@ def get_scan_or_404(user: Any, public_id: object) -> ScanRun:
     scan = (
         ScanRun.objects.visible_to(user)
         .select_related("client", "site", "device")
-        .filter(public_id=_uuid(public_id))
+        .filter(public_id=public_id_or_404(public_id))
         .first()
     )
     if scan is None:
@@ -78,7 +72,9 @@ def get_site_or_404(user: Any, public_id: object) -> Site:
     if not getattr(user, "is_msp_staff", False):
         raise Http404("Not found")
     site = (
-        Site.objects.filter(client__in=Client.objects.visible_to(user), public_id=_uuid(public_id))
+        Site.objects.filter(
+            client__in=Client.objects.visible_to(user), public_id=public_id_or_404(public_id)
+        )
         .select_related("client")
         .first()
     )

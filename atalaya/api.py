@@ -142,10 +142,14 @@ def on_unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 def _register_routers() -> None:
     from atalaya.billing.api import router as billing_router
+    from atalaya.calls.api import router as calls_router
     from atalaya.comms.api import router as comms_router
+    from atalaya.comms.api_webhooks import router as webhooks_router
     from atalaya.core.api import router as core_router
+    from atalaya.kb.api import router as kb_router
     from atalaya.monitoring.api import router as monitoring_router
     from atalaya.monitoring.api_alerts import router as alerts_router
+    from atalaya.reports.api import router as reports_router
     from atalaya.security.api import router as security_router
     from atalaya.tickets.api import router as tickets_router
 
@@ -156,6 +160,10 @@ def _register_routers() -> None:
     api.add_router("/", alerts_router)
     api.add_router("/billing", billing_router)
     api.add_router("/", security_router)
+    api.add_router("/kb", kb_router)
+    api.add_router("/calls", calls_router)
+    api.add_router("/reports", reports_router)
+    api.add_router("/webhooks", webhooks_router)
 
 
 _register_routers()

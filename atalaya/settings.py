@@ -55,6 +55,9 @@ INSTALLED_APPS = [
     "atalaya.monitoring",
     "atalaya.billing",
     "atalaya.security",
+    "atalaya.kb",
+    "atalaya.calls",
+    "atalaya.reports",
     "atalaya.portal",
 ]
 

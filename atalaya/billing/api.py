@@ -25,3 +25,8 @@ router.add_router("", _payments_router)
 from atalaya.billing.api_reminders import router as _reminders_router  # noqa: E402
 
 router.add_router("", _reminders_router)
+
+# Quotes for service packages, accepted or declined by the client (api_quotes.py).
+from atalaya.billing.api_quotes import router as _quotes_router  # noqa: E402
+
+router.add_router("", _quotes_router)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import include, path
 
 from atalaya.billing.views import portal as billing_views
 from atalaya.portal import views
@@ -26,4 +26,7 @@ urlpatterns = [
     path("invoices/", billing_views.invoice_list, name="invoice_list"),
     path("invoices/<uuid:invoice_id>/", billing_views.invoice_detail, name="invoice_detail"),
     path("invoices/<uuid:invoice_id>/pdf/", billing_views.invoice_pdf, name="invoice_pdf"),
+    path("kb/", include("atalaya.kb.portal_urls")),
+    path("quotes/", include("atalaya.billing.quotes_portal_urls")),
+    path("reports/", include("atalaya.reports.portal_urls")),
 ]

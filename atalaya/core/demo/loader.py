@@ -22,6 +22,8 @@ from django.utils import timezone
 from atalaya.comms import services as comms_services
 from atalaya.core import services as core_services
 from atalaya.core.demo.billing import load_billing
+from atalaya.core.demo.calls import load_calls
+from atalaya.core.demo.knowledge import load_knowledge
 from atalaya.core.demo.monitoring import load_monitoring
 from atalaya.core.demo.people import CLIENTS, DEMO_PASSWORD, STAFF, STAFF_MAIL_DOMAIN
 from atalaya.core.demo.plan import (
@@ -32,6 +34,7 @@ from atalaya.core.demo.plan import (
     ascii_slug,
     build_plan,
 )
+from atalaya.core.demo.quotes import load_quotes
 from atalaya.core.demo.replay import BulkReplayer
 from atalaya.core.demo.security_coverage import load_security_coverage
 from atalaya.core.demo.security_fixes import load_security_fixes
@@ -192,6 +195,9 @@ def load_demo(
         load_billing(loader, seed)
         load_security_coverage(loader, seed)
         load_security_fixes(loader, seed)
+        load_knowledge(loader, seed)
+        load_quotes(loader, seed)
+        load_calls(loader, seed)
     events = TicketEvent.objects.filter(ticket__client__name__in=DEMO_CLIENT_NAMES).count()
     return DemoResult(
         tickets=len(plan.tickets),

@@ -154,6 +154,33 @@ SAMPLES: dict[str, Callable[[AWorld], Any]] = {
 }
 
 
+def _samples_of_apps() -> dict[str, Callable[[AWorld], Any]]:
+    """Samples an app keeps beside its own tests (``<app>/tests/isolation_samples.py``).
+
+    Each such module defines ``SAMPLES`` like the one above; its functions take the same
+    AWorld and make client A's object through the app's services.
+    """
+    import importlib
+
+    from django.apps import apps
+
+    found: dict[str, Callable[[AWorld], Any]] = {}
+    for config in apps.get_app_configs():
+        if not config.name.startswith("atalaya."):
+            continue
+        try:
+            module = importlib.import_module(f"{config.name}.tests.isolation_samples")
+        except ModuleNotFoundError as missing:
+            if missing.name != f"{config.name}.tests.isolation_samples":
+                raise
+            continue
+        found.update(module.SAMPLES)
+    return found
+
+
+SAMPLES.update(_samples_of_apps())
+
+
 def _an_awareness_token_of_a(a: AWorld) -> str:
     """The link token of a tip mailed to client A's contact, already acknowledged and opted
     out (so a stranger's POST has nothing left to change), made through the services."""

@@ -1,0 +1,113 @@
+"""Ranked full-text search over articles, the tickets' interface on both databases.
+
+The words of a query are taken exactly as the tickets' search takes them
+(``terms_of``, ``pg_chunks_of`` and the FTS5 quoting of atalaya.tickets.search): on
+SQLite every word must be present, the last one as a prefix (search as you type); on
+PostgreSQL every word in its English or its Spanish stemming, the last one also as a
+prefix. Results are ranked by bm25 / ts_rank with titles weighing more than bodies (see
+migration 0002) and are limited to what the viewer may read *before* ranking, so a
+hidden article can neither appear nor push a visible one off the page.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import EmptyResultSet
+from django.db import connection
+
+from atalaya.core.models import Client, User
+from atalaya.kb.models import Article, ArticleQuerySet
+from atalaya.tickets.search import _fts5_match, pg_chunks_of, terms_of
+
+MAX_LIMIT = 100
+# bm25 weights of title_en, title_es, body_en, body_es: a word in the title counts as
+# much as five in the body.
+FTS_WEIGHTS = "5.0, 5.0, 1.0, 1.0"
+# Both languages' stemming of every word, or the same with the last word as a prefix.
+PG_QUERY = (
+    "(plainto_tsquery('english'::regconfig, %s) || plainto_tsquery('spanish'::regconfig, %s)"
+    " || ((plainto_tsquery('english'::regconfig, %s) || plainto_tsquery('spanish'::regconfig, %s))"
+    " && to_tsquery('simple'::regconfig, %s)))"
+)
+
+
+def scope_for(
+    viewer: User | None, client: Client | None = None, within: ArticleQuerySet | None = None
+) -> ArticleQuerySet:
+    """The articles ``viewer`` may read, narrowed to those ``client``'s users may read.
+
+    ``client`` is for a technician looking for a link to put in that client's ticket;
+    a portal user naming a client that is not theirs gets nothing. ``within`` narrows
+    further (a list's category or tag filter).
+    """
+    visible = (within if within is not None else Article.objects.all()).visible_to(viewer)
+    if client is None:
+        return visible
+    if not Client.objects.visible_to(viewer).filter(pk=client.pk).exists():
+        return Article.objects.none()
+    return visible.filter(pk__in=Article.objects.readable_by_client(client).values("pk"))
+
+
+def _ranked_sql(query: str) -> tuple[str, list[Any]] | None:
+    """SELECT (id, rank) of the articles matching ``query``, best first; None without words.
+
+    ``{scope}`` is left in the text for the visibility subquery.
+    """
+    terms = terms_of(query)
+    if not terms:
+        return None
+    if connection.vendor == "postgresql":
+        chunks = pg_chunks_of(query)
+        text = " ".join(chunks)
+        head = " ".join(chunks[:-1])
+        prefix = f"{terms[-1]}:*"
+        # Only constants are formatted in; the user's text travels as parameters.
+        sql = (
+            f"SELECT a.id, ts_rank(a.search_vector, q.query) AS rank "  # noqa: S608
+            f"FROM kb_article a, (SELECT {PG_QUERY} AS query) q "
+            "WHERE a.search_vector @@ q.query AND a.id IN ({scope}) "
+            "ORDER BY rank DESC, a.id DESC"
+        )
+        return sql, [text, text, head, head, prefix]
+    sql = (
+        f"SELECT rowid, bm25(kb_article_fts, {FTS_WEIGHTS}) AS rank "  # noqa: S608
+        "FROM kb_article_fts WHERE kb_article_fts MATCH %s AND rowid IN ({scope}) "
+        "ORDER BY rank, rowid DESC"
+    )
+    return sql, [_fts5_match(terms)]
+
+
+def search_articles(
+    viewer: User | None,
+    query: str,
+    *,
+    limit: int = 20,
+    client: Client | None = None,
+    within: ArticleQuerySet | None = None,
+) -> list[Article]:
+    """Up to ``limit`` articles matching ``query`` that ``viewer`` may read, best first.
+
+    With ``client``, only articles that client's users may read too (published, public
+    or shared with it); with ``within``, only among those articles. A query without
+    words finds nothing. Two queries: the ranked ids (visibility applied inside), then
+    the articles with their category.
+    """
+    found = _ranked_sql(query)
+    if found is None:
+        return []
+    limit = max(1, min(limit, MAX_LIMIT))
+    sql, params = found
+    try:
+        scope_sql, scope_params = (
+            scope_for(viewer, client, within).values("pk").query.sql_with_params()
+        )
+    except EmptyResultSet:  # .none(): the viewer may read nothing
+        return []
+    # The scope is Django's own compilation of a queryset; its values stay parameters.
+    sql = sql.replace("{scope}", scope_sql) + f" LIMIT {int(limit)}"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *scope_params])
+        ids = [row[0] for row in cursor.fetchall()]
+    articles = Article.objects.select_related("category").in_bulk(ids)
+    return [articles[pk] for pk in ids if pk in articles]

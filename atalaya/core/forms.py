@@ -19,6 +19,17 @@ from django.utils.dates import WEEKDAYS
 from django.utils.translation import gettext_lazy as _
 
 from atalaya.core.models import Client, Contact, Language, Site, known_time_zones
+from atalaya.core.phones import region_for, region_for_zone, to_e164
+
+PHONE_HELP = _("Any usual way of writing it; numbers without +country are read as local.")
+
+
+def _phone(value: str, region: str) -> str:
+    """A typed number as E.164 for the form's cleaned data, or the form field's error."""
+    try:
+        return to_e164(value, region)
+    except ValidationError as exc:
+        raise forms.ValidationError(exc.message_dict["phone"]) from None
 
 
 @lru_cache(maxsize=1)
@@ -65,7 +76,7 @@ class ClientForm(forms.Form):
     time_zone = forms.ChoiceField(
         label=_("Time zone"), choices=time_zone_choices, initial="Europe/Madrid"
     )
-    phone = forms.CharField(label=_("Phone"), max_length=40, required=False)
+    phone = forms.CharField(label=_("Phone"), max_length=40, required=False, help_text=PHONE_HELP)
     working_days = forms.MultipleChoiceField(
         label=_("Working days"),
         choices=weekday_choices,
@@ -109,6 +120,11 @@ class ClientForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
+        if data.get("phone"):
+            try:
+                data["phone"] = _phone(data["phone"], region_for_zone(data.get("time_zone")))
+            except forms.ValidationError as exc:
+                self.add_error("phone", exc)
         starts, ends = data.get("workday_starts_at"), data.get("workday_ends_at")
         if starts and ends and starts >= ends:
             self.add_error("workday_ends_at", _("The working day must end after it starts."))
@@ -170,7 +186,7 @@ class ContactForm(forms.Form):
 
     name = forms.CharField(label=_("Name"), max_length=200)
     email = forms.EmailField(label=_("E-mail"), required=False)
-    phone = forms.CharField(label=_("Phone"), max_length=40, required=False)
+    phone = forms.CharField(label=_("Phone"), max_length=40, required=False, help_text=PHONE_HELP)
     job_title = forms.CharField(label=_("Job title"), max_length=120, required=False)
     language = forms.ChoiceField(label=_("Language"), choices=Language.choices)
     time_zone = forms.ChoiceField(label=_("Time zone"), choices=time_zone_choices)
@@ -178,8 +194,12 @@ class ContactForm(forms.Form):
     def __init__(self, *args: Any, client: Client, **kwargs: Any) -> None:
         kwargs.setdefault("initial", {"language": client.language, "time_zone": client.time_zone})
         super().__init__(*args, **kwargs)
+        self.client = client
         self.fields["site"] = _site_field(client)
         _add_role_fields(self)
+
+    def clean_phone(self) -> str:
+        return _phone(self.cleaned_data.get("phone") or "", region_for(self.client))
 
 
 class AttachContactForm(forms.Form):

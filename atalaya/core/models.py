@@ -21,6 +21,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from atalaya.core.phones import reversed_digits
+
 if TYPE_CHECKING:
     from django.db.models import QuerySet
 
@@ -77,6 +79,9 @@ class User(AbstractUser):
     is_remote_operator = models.BooleanField(default=False)
     failed_login_count = models.PositiveIntegerField(default=0)
     locked_until = models.DateTimeField(null=True, blank=True)
+    # The technician's desk extension on the phone system: a ring webhook naming it shows
+    # the caller to this person. Indexed: every ring looks it up.
+    phone_extension = models.CharField(max_length=20, blank=True, default="", db_index=True)
 
     class Meta:
         constraints = [
@@ -142,6 +147,7 @@ class Client(models.Model):
     time_zone = models.CharField(
         max_length=64, default="Europe/Madrid", validators=[validate_time_zone]
     )
+    # E.164 ("+34912345678"); see core.phones.
     phone = models.CharField(max_length=40, blank=True, default="")
     notes = models.TextField(blank=True, default="")
     is_active = models.BooleanField(default=True)
@@ -246,7 +252,11 @@ class Contact(models.Model):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(max_length=200)
     email = models.EmailField(blank=True, default="", db_index=True)
-    phone = models.CharField(max_length=40, blank=True, default="")
+    # E.164 ("+34612345678"), written through core.phones.to_e164.
+    phone = models.CharField(max_length=40, blank=True, default="", db_index=True)
+    # The phone's digits last first, kept by save(): "ends with 345678" becomes a prefix
+    # range on this index (core.phones.search_keys), so caller lookup never scans.
+    phone_digits_rev = models.CharField(max_length=24, blank=True, default="", db_index=True)
     language = models.CharField(max_length=5, choices=Language.choices, default=Language.SPANISH)
     time_zone = models.CharField(
         max_length=64, default="Europe/Madrid", validators=[validate_time_zone]
@@ -263,6 +273,13 @@ class Contact(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} <{self.email}>" if self.email else self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.phone_digits_rev = reversed_digits(self.phone)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "phone" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "phone_digits_rev"}
+        super().save(*args, **kwargs)
 
 
 class ContactMembership(models.Model):

@@ -94,7 +94,7 @@ class ContactOut(Schema):
     public_id: uuid.UUID
     name: str
     email: str
-    phone: str
+    phone: str = Field(description="E.164, e.g. +34612345678; empty when unknown.")
     language: str
     time_zone: str
     clients: list[uuid.UUID] = Field(
@@ -111,7 +111,13 @@ class ContactPage(Schema):
 class ContactIn(InputSchema):
     name: str = Field(min_length=1, max_length=200)
     email: str = Field("", max_length=254)
-    phone: str = Field("", max_length=40)
+    phone: str = Field(
+        "",
+        max_length=40,
+        description='Any usual way of writing it ("612 34 56 78", "+34 612-345-678", '
+        '"0034612345678"); local numbers are read in the first client\'s country. '
+        'Stored and returned in E.164 ("+34612345678"); an invalid number is a 422 on `phone`.',
+    )
     language: LanguageCode = "es"
     time_zone: str = Field("Europe/Madrid", max_length=64)
     clients: list[uuid.UUID] = Field(

@@ -31,6 +31,7 @@ from atalaya.core.models import (
     hash_token,
     validate_time_zone,
 )
+from atalaya.core.phones import region_for, region_for_zone, to_e164
 from atalaya.core.signals import client_calendar_changed
 
 
@@ -67,6 +68,9 @@ def create_client(
 ) -> Client:
     """Add a client company, optionally with the mail domains that identify it."""
     _require_admin(actor)
+    if "phone" in fields:
+        # Stored in E.164, local numbers read in the country of the client's time zone.
+        fields["phone"] = to_e164(fields["phone"], region_for_zone(fields.get("time_zone")))
     client = Client(name=name.strip(), **fields)
     client.full_clean()
     client.save()
@@ -145,6 +149,9 @@ def update_client(*, actor: User | None, client: Client, **changes: Any) -> Clie
     unknown = sorted(set(changes) - UPDATABLE_CLIENT_FIELDS)
     if unknown:
         raise ValidationError({field: [_("This field cannot be changed.")] for field in unknown})
+    if "phone" in changes:
+        zone = changes.get("time_zone", client.time_zone)
+        changes["phone"] = to_e164(changes["phone"], region_for_zone(zone))
     before: dict[str, Any] = {}
     after: dict[str, Any] = {}
     for field, value in changes.items():
@@ -255,6 +262,8 @@ def create_contact(
         raise PermissionDenied(_("Your role may not add contacts."))
     if not clients:
         raise ValidationError({"clients": [_("A contact belongs to at least one client.")]})
+    if "phone" in fields:
+        fields["phone"] = to_e164(fields["phone"], region_for(clients[0]))
     contact = Contact(name=name.strip(), email=email.strip().lower(), **fields)
     contact.full_clean()
     contact.save()
@@ -276,6 +285,33 @@ def create_contact(
             client=client,
             after={"name": contact.name, **_role_flags(membership)},
         )
+    return contact
+
+
+@transaction.atomic
+def set_contact_phone(*, actor: User | None, contact: Contact, phone: str) -> Contact:
+    """Change a contact's phone number (stored in E.164), with its audit event.
+
+    Local numbers are read in the country of the contact's first client. An empty
+    value removes the number.
+    """
+    if actor is not None and not actor.can_write_tickets:
+        raise PermissionDenied(_("Your role may not change contacts."))
+    first = contact.memberships.select_related("client").order_by("pk").first()
+    value = to_e164(phone, region_for(first.client if first else None))
+    if value == contact.phone:
+        return contact
+    before = {"phone": contact.phone}
+    contact.phone = value
+    contact.save(update_fields=["phone"])
+    record_audit(
+        actor,
+        contact,
+        "phone_changed",
+        client=first.client if first else None,
+        before=before,
+        after={"phone": value},
+    )
     return contact
 
 

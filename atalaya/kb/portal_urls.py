@@ -2,4 +2,12 @@
 
 from __future__ import annotations
 
-urlpatterns: list = []
+from django.urls import path
+
+from atalaya.kb import portal_views
+
+urlpatterns = [
+    path("", portal_views.kb_list, name="kb_list"),
+    path("suggest/", portal_views.kb_suggest, name="kb_suggest"),
+    path("<uuid:article_id>/", portal_views.kb_detail, name="kb_detail"),
+]

@@ -49,7 +49,51 @@ def scope_for(
     return visible.filter(pk__in=Article.objects.readable_by_client(client).values("pk"))
 
 
-def _ranked_sql(query: str) -> tuple[str, list[Any]] | None:
+# Words too common to suggest anything by (PostgreSQL's configurations drop their own).
+_STOP_WORDS_TEXT = """
+    the and for with from that this not can cannot does doesn don have has how what when
+    why who you your our are was were will would should could into out about after before
+    los las del por para con sin que qué una uno unos unas como cómo cuando cuándo pero
+    mis sus nos está están esta este esto hay muy más tengo tiene puedo puede"""
+STOP_WORDS = frozenset(_STOP_WORDS_TEXT.split())
+
+
+def _any_word_sql(terms: list[str]) -> tuple[str, list[Any]] | None:
+    """Ranked SQL matching any of the words (for suggestions from a ticket's subject)."""
+    words = [t for t in terms if len(t) >= 3 and t not in STOP_WORDS]
+    if not words:
+        return None
+    if connection.vendor == "postgresql":
+        one = (
+            "plainto_tsquery('english'::regconfig, %s) || plainto_tsquery('spanish'::regconfig, %s)"
+        )
+        alternatives = " || ".join([one] * len(words) + ["to_tsquery('simple'::regconfig, %s)"])
+        params: list[Any] = [w for word in words for w in (word, word)] + [f"{words[-1]}:*"]
+        return _pg_ranked(f"({alternatives})"), params
+    quoted = [f'"{w}"' for w in words]
+    quoted[-1] += "*"
+    return _fts_ranked(), [" OR ".join(quoted)]
+
+
+def _pg_ranked(tsquery: str) -> str:
+    # Only constants are formatted in; the user's text travels as parameters.
+    return (
+        "SELECT a.id, ts_rank(a.search_vector, q.query) AS rank "  # noqa: S608
+        f"FROM kb_article a, (SELECT {tsquery} AS query) q "
+        "WHERE a.search_vector @@ q.query AND a.id IN ({scope}) "
+        "ORDER BY rank DESC, a.id DESC"
+    )
+
+
+def _fts_ranked() -> str:
+    return (
+        f"SELECT rowid, bm25(kb_article_fts, {FTS_WEIGHTS}) AS rank "  # noqa: S608
+        "FROM kb_article_fts WHERE kb_article_fts MATCH %s AND rowid IN ({scope}) "
+        "ORDER BY rank, rowid DESC"
+    )
+
+
+def _ranked_sql(query: str, *, any_word: bool = False) -> tuple[str, list[Any]] | None:
     """SELECT (id, rank) of the articles matching ``query``, best first; None without words.
 
     ``{scope}`` is left in the text for the visibility subquery.
@@ -57,25 +101,15 @@ def _ranked_sql(query: str) -> tuple[str, list[Any]] | None:
     terms = terms_of(query)
     if not terms:
         return None
+    if any_word:
+        return _any_word_sql(terms)
     if connection.vendor == "postgresql":
         chunks = pg_chunks_of(query)
         text = " ".join(chunks)
         head = " ".join(chunks[:-1])
         prefix = f"{terms[-1]}:*"
-        # Only constants are formatted in; the user's text travels as parameters.
-        sql = (
-            f"SELECT a.id, ts_rank(a.search_vector, q.query) AS rank "  # noqa: S608
-            f"FROM kb_article a, (SELECT {PG_QUERY} AS query) q "
-            "WHERE a.search_vector @@ q.query AND a.id IN ({scope}) "
-            "ORDER BY rank DESC, a.id DESC"
-        )
-        return sql, [text, text, head, head, prefix]
-    sql = (
-        f"SELECT rowid, bm25(kb_article_fts, {FTS_WEIGHTS}) AS rank "  # noqa: S608
-        "FROM kb_article_fts WHERE kb_article_fts MATCH %s AND rowid IN ({scope}) "
-        "ORDER BY rank, rowid DESC"
-    )
-    return sql, [_fts5_match(terms)]
+        return _pg_ranked(PG_QUERY), [text, text, head, head, prefix]
+    return _fts_ranked(), [_fts5_match(terms)]
 
 
 def search_articles(
@@ -85,6 +119,7 @@ def search_articles(
     limit: int = 20,
     client: Client | None = None,
     within: ArticleQuerySet | None = None,
+    any_word: bool = False,
 ) -> list[Article]:
     """Up to ``limit`` articles matching ``query`` that ``viewer`` may read, best first.
 
@@ -92,8 +127,12 @@ def search_articles(
     or shared with it); with ``within``, only among those articles. A query without
     words finds nothing. Two queries: the ranked ids (visibility applied inside), then
     the articles with their category.
+
+    ``any_word`` finds articles with any of the words (common ones left out), the best
+    matching the most: for suggestions from what a client is typing, where every word of
+    "my vpn will not connect" need not be in one article.
     """
-    found = _ranked_sql(query)
+    found = _ranked_sql(query, any_word=any_word)
     if found is None:
         return []
     limit = max(1, min(limit, MAX_LIMIT))

@@ -143,6 +143,10 @@ class Article(models.Model):
         indexes = [
             # The portal's list: published articles, newest first.
             models.Index(fields=["status", "-updated_at"], name="kb_article_status_updated"),
+            # Covers the search's visibility scope (index-only): without it the scope
+            # reads every article row, bodies and all, on each search. SQLite keeps the
+            # id in every index anyway; PostgreSQL needs it named.
+            models.Index(fields=["status", "visibility", "id"], name="kb_article_audience"),
         ]
 
     def __str__(self) -> str:

@@ -143,10 +143,12 @@ def test_list_query_count_does_not_grow(world: World, django_assert_max_num_quer
         article(world.tech, title_en=f"Article {i}", tags=[f"tag{i % 4}", "common"])
     http = world.http(world.tech)
     http.get(reverse("kb:list"))
-    # Session and user, the page and its count, tags of the page, categories, tag list.
-    with django_assert_max_num_queries(9):
+    # Session and user, the page and its count, tags of the page, categories, tag list;
+    # a search: the ranked ids (on PostgreSQL in a savepoint with its planner settings)
+    # instead of the count.
+    with django_assert_max_num_queries(10):
         response = http.get(reverse("kb:list"))
     assert len(response.context["articles"]) == 30
-    with django_assert_max_num_queries(9):
+    with django_assert_max_num_queries(10):
         response = http.get(reverse("kb:list") + "?q=article")
     assert len(response.context["articles"]) == 30

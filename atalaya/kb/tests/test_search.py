@@ -120,3 +120,15 @@ def test_limit(world: World, limit: int) -> None:
     for i in range(4):
         article(world.tech, title_en=f"Backup {i}", title_es="", body_en="backup", body_es="")
     assert len(search_articles(world.tech, "backup", limit=limit)) == limit
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["_", "__init__", "ñ", "x:y", "a&b|c", "!vpn", "'", "\\", "vpn:*", "1", "a" * 500, "\x00vpn",
+     "(vpn", 'vpn"', "NEAR(vpn windows)", "vpn AND NOT", "ü_ß", "日本語", "-vpn", "vpn*"],
+)  # fmt: skip
+def test_odd_queries_never_fail(world: World, query: str) -> None:
+    article(world.tech)
+    for viewer in (world.tech, world.portal_a):
+        search_articles(viewer, query)
+        search_articles(viewer, query, any_word=True)

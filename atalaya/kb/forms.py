@@ -102,3 +102,17 @@ class ArticleForm(forms.Form):
             "visibility": article.visibility,
             "clients": list(article.clients.all()),
         }
+
+
+class CategoryForm(forms.Form):
+    """A new shelf: a short slug for addresses and filters, and its name in both languages."""
+
+    slug = forms.SlugField(label=_("Short name (for addresses)"), max_length=60)
+    name_en = forms.CharField(label=_("Name (English)"), max_length=120)
+    name_es = forms.CharField(label=_("Name (Spanish)"), max_length=120)
+
+    def clean_slug(self) -> str:
+        slug = str(self.cleaned_data["slug"]).lower()
+        if Category.objects.filter(slug=slug).exists():
+            raise forms.ValidationError(_("A category with this short name exists already."))
+        return slug

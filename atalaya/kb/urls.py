@@ -10,6 +10,7 @@ app_name = "kb"
 urlpatterns = [
     path("", views.article_list, name="list"),
     path("new/", views.article_new, name="new"),
+    path("categories/", views.category_list, name="categories"),
     path("<uuid:article_id>/", views.article_detail, name="detail"),
     path("<uuid:article_id>/edit/", views.article_edit, name="edit"),
     path("reply-links/<int:number>/", views.reply_links, name="reply_links"),

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -23,7 +24,7 @@ from atalaya.core.forms import add_service_errors
 from atalaya.core.models import Client, User
 from atalaya.kb import services
 from atalaya.kb.access import get_article_or_404
-from atalaya.kb.forms import ArticleForm
+from atalaya.kb.forms import ArticleForm, CategoryForm
 from atalaya.kb.models import Article, ArticleQuerySet, ArticleStatus, Category, Tag
 from atalaya.kb.search import search_articles
 from atalaya.tickets.access import get_ticket_or_404
@@ -168,6 +169,27 @@ def article_edit(request: HttpRequest, article_id: Any) -> HttpResponse:
             messages.success(request, _("Article saved."))
             return redirect("kb:detail", article_id=article.public_id)
     return _form_page(request, form, _("Edit article"), article)
+
+
+@staff_view("GET", "HEAD", "POST", write=True)
+def category_list(request: HttpRequest) -> HttpResponse:
+    """The shelves with how many articles each holds; writers add new ones here."""
+    form = CategoryForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.create_category(actor=_user(request), **form.cleaned_data)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, _("Category added."))
+            return redirect("kb:categories")
+    categories = Category.objects.annotate(n=Count("articles")).order_by("name_en")
+    return render(
+        request,
+        "kb/categories.html",
+        {"form": form, "categories": list(categories)},
+        status=400 if request.method == "POST" and form.errors else 200,
+    )
 
 
 def portal_link(article: Article) -> str:

@@ -152,3 +152,25 @@ def test_list_query_count_does_not_grow(world: World, django_assert_max_num_quer
     with django_assert_max_num_queries(10):
         response = http.get(reverse("kb:list") + "?q=article")
     assert len(response.context["articles"]) == 30
+
+
+def test_categories_page(world: World) -> None:
+    url = reverse("kb:categories")
+    shelf = {"slug": "remote-work", "name_en": "Remote work", "name_es": "Teletrabajo"}
+    for user in (world.admin, world.tech, world.readonly, world.billing):
+        assert world.http(user).get(url).status_code == 200
+    for user in (world.portal_a, world.portal_b):
+        assert world.http(user).get(url).status_code == 404
+        assert world.http(user).post(url, shelf).status_code == 404
+    assert world.http(world.readonly).post(url, shelf).status_code == 403
+    assert world.http(world.tech).put(url).status_code == 405
+    assert not Category.objects.exists()
+    assert world.http(world.tech).post(url, shelf).status_code == 302
+    again = world.http(world.tech).post(url, shelf)
+    assert again.status_code == 400 and "slug" in again.context["form"].errors
+    bad = world.http(world.tech).post(url, {**shelf, "slug": "no spaces!"})
+    assert bad.status_code == 400 and "slug" in bad.context["form"].errors
+    assert list(Category.objects.values_list("slug", flat=True)) == ["remote-work"]
+    article(world.tech, category=Category.objects.get())
+    page = world.http(world.tech).get(url)
+    assert page.context["categories"][0].n == 1

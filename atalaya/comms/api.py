@@ -35,6 +35,7 @@ class AnnouncementIn(Schema):
     role: ContactRole | None = None
     clients: list[uuid.UUID] = Field(default_factory=list, max_length=10_000)
     expires_at: datetime | None = None
+    is_public: bool = False
 
 
 class AnnouncementOut(Schema):
@@ -49,6 +50,7 @@ class AnnouncementOut(Schema):
     expires_at: datetime | None
     sent_at: datetime | None
     created_at: datetime
+    is_public: bool
 
 
 class AnnouncementPage(Schema):
@@ -94,6 +96,7 @@ def _out(announcement: Announcement, clients: list[uuid.UUID]) -> dict[str, Any]
         "expires_at": announcement.expires_at,
         "sent_at": announcement.sent_at,
         "created_at": announcement.created_at,
+        "is_public": announcement.is_public,
     }
 
 
@@ -119,7 +122,11 @@ def list_announcements(
 
 @router.post("", response=responses(AnnouncementOut, 201), summary="Write an announcement")
 def create_announcement(request: HttpRequest, payload: AnnouncementIn) -> Any:
-    """A draft: subject and body in English and Spanish and its audience."""
+    """A draft: subject and body in English and Spanish and its audience.
+
+    ``is_public`` also shows it, once sent and until it expires, on the MSP's public
+    news page (/news/) and Atom feeds (/news/feed/en.atom, /news/feed/es.atom), and
+    emits the ``announcement.published`` webhook event when it is sent."""
     user = _staff(request)
     wanted = set(payload.clients)
     clients = list(Client.objects.visible_to(user).filter(public_id__in=wanted))
@@ -135,6 +142,7 @@ def create_announcement(request: HttpRequest, payload: AnnouncementIn) -> Any:
         role=payload.role or "",
         clients=clients,
         expires_at=payload.expires_at,
+        is_public=payload.is_public,
     )
     return created(_out(announcement, [c.public_id for c in clients]))
 

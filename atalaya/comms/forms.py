@@ -46,6 +46,11 @@ class AnnouncementForm(forms.Form):
     expires_at = forms.DateTimeField(
         label=_("Banner shown until"), widget=DateTimeInput(), required=False
     )
+    is_public = forms.BooleanField(
+        label=_("Public: also show it on the news page and feed (no login)"),
+        required=False,
+        help_text=_("Anyone can read it there once it is sent, until it expires."),
+    )
 
     def __init__(self, *args: Any, clients: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -64,6 +69,7 @@ class AnnouncementForm(forms.Form):
             "role": announcement.role,
             "clients": list(announcement.clients.all()),
             "expires_at": announcement.expires_at,
+            "is_public": announcement.is_public,
         }
 
 

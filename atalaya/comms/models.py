@@ -56,6 +56,10 @@ class AnnouncementQuerySet(models.QuerySet["Announcement"]):
             return self.filter(pk__in=reached)
         return self.none()
 
+    def public(self, now: Any) -> AnnouncementQuerySet:
+        """Marked public, sent and not expired: the news page and the feed, for anyone."""
+        return self.on_banner(now).filter(is_public=True)
+
     def on_banner(self, now: Any) -> AnnouncementQuerySet:
         """Sent and not yet expired: what the portal shows at the top of every page."""
         return self.filter(status=AnnouncementStatus.SENT, sent_at__lte=now).filter(
@@ -86,6 +90,8 @@ class Announcement(models.Model):
     )
     scheduled_for = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
+    # Shown on the MSP's public news page and feed (no login) once sent, until it expires.
+    is_public = models.BooleanField(default=False)
     sent_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
@@ -128,3 +134,23 @@ class AnnouncementClient(models.Model):
 
     def __str__(self) -> str:
         return f"{self.announcement_id} → {self.client_id}"
+
+
+# The webhook models live in their own module; imported here so Django registers them.
+from atalaya.comms.webhooks.models import (  # noqa: E402
+    Webhook,
+    WebhookAttempt,
+    WebhookDelivery,
+)
+
+__all__ = [
+    "Announcement",
+    "AnnouncementClient",
+    "AnnouncementQuerySet",
+    "AnnouncementStatus",
+    "Audience",
+    "ContactRole",
+    "Webhook",
+    "WebhookAttempt",
+    "WebhookDelivery",
+]

@@ -29,6 +29,8 @@ from atalaya.comms.models import (
     Audience,
     ContactRole,
 )
+from atalaya.comms.webhooks.models import WebhookEvent
+from atalaya.comms.webhooks.outbox import emit_event
 from atalaya.core.models import Client, ContactMembership, Language, User
 from atalaya.core.services import record_audit
 from atalaya.mail import addressing
@@ -103,6 +105,7 @@ def _apply(announcement: Announcement, data: dict[str, Any]) -> None:
     # A role narrows only role and chosen-client audiences; "all clients" means all.
     announcement.role = "" if data["audience"] == Audience.ALL_CLIENTS else data.get("role") or ""
     announcement.expires_at = data.get("expires_at")
+    announcement.is_public = bool(data.get("is_public"))
     if "scheduled_for" in data:
         announcement.scheduled_for = data["scheduled_for"]
 
@@ -115,6 +118,7 @@ def _audit_fields(announcement: Announcement, clients: Iterable[Client]) -> dict
         "role": announcement.role,
         "clients": sorted(str(c.public_id) for c in clients),
         "expires_at": announcement.expires_at.isoformat() if announcement.expires_at else None,
+        "is_public": announcement.is_public,
     }
 
 
@@ -130,11 +134,13 @@ def create_announcement(
     role: str = "",
     clients: Sequence[Client] = (),
     expires_at: datetime | None = None,
+    is_public: bool = False,
 ) -> Announcement:
     """Write a draft announcement: subject and body in English and Spanish, and its audience.
 
     The audience is only a rule here (all clients, these clients, contacts with this
-    role); who it reaches is decided when it is sent.
+    role); who it reaches is decided when it is sent. ``is_public`` also puts it on the
+    MSP's public news page and feed once it is sent.
     """
     _require_writer(actor)
     clients = list(clients) if audience != Audience.ALL_CLIENTS else []
@@ -146,6 +152,7 @@ def create_announcement(
         "audience": audience,
         "role": role,
         "expires_at": expires_at,
+        "is_public": is_public,
     }
     errors = _validate(data, clients, now=timezone.now())
     if errors:
@@ -171,6 +178,7 @@ def update_announcement(
     role: str = "",
     clients: Sequence[Client] = (),
     expires_at: datetime | None = None,
+    is_public: bool = False,
 ) -> Announcement:
     """Change a draft or scheduled announcement; one that is going out or gone is final."""
     _require_writer(actor)
@@ -188,6 +196,7 @@ def update_announcement(
         "audience": audience,
         "role": role,
         "expires_at": expires_at,
+        "is_public": is_public,
         "scheduled_for": current.scheduled_for,
     }
     errors = _validate(data, clients, now=timezone.now())
@@ -195,7 +204,7 @@ def update_announcement(
         raise ValidationError(errors)
     before = _audit_fields(current, current.clients.all())
     _apply(current, data)
-    current.save(update_fields=[*TEXT_FIELDS, "audience", "role", "expires_at"])
+    current.save(update_fields=[*TEXT_FIELDS, "audience", "role", "expires_at", "is_public"])
     current.clients.set(clients)
     after = _audit_fields(current, clients)
     changed = [k for k in after if before[k] != after[k]]
@@ -556,6 +565,14 @@ def send_announcement(
         Announcement.objects.filter(pk=announcement.pk).update(
             status=AnnouncementStatus.SENT, sent_at=now
         )
+        if announcement.is_public:
+            announcement.sent_at = now
+            emit_event(
+                WebhookEvent.ANNOUNCEMENT_PUBLISHED,
+                announcement,
+                key=f"announcement.published:{announcement.pk}",
+                now=now,
+            )
         record_audit(
             actor,
             announcement,

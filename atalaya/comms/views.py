@@ -16,6 +16,8 @@ from django.core.paginator import Paginator
 from django.db.models import Count, Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from atalaya.comms import forms, services
@@ -167,11 +169,21 @@ def announcement_detail(request: HttpRequest, announcement_id: Any) -> HttpRespo
             "recipients": recipients,
             "schedule_form": forms.ScheduleForm(initial={"scheduled_for": None}),
             "editable": announcement.status in services.EDITABLE_STATUSES,
+            "public_url": _public_url(request, announcement),
             "cancellable": announcement.status
             in (*services.EDITABLE_STATUSES, AnnouncementStatus.SENDING)
             or (announcement.status == AnnouncementStatus.SENT and counts.get(Delivery.QUEUED)),
         },
     )
+
+
+def _public_url(request: HttpRequest, announcement: Announcement) -> str:
+    """The announcement's address on the public news page, once it shows there."""
+    if not announcement.is_public:
+        return ""
+    if not Announcement.objects.public(timezone.now()).filter(pk=announcement.pk).exists():
+        return ""
+    return request.build_absolute_uri(reverse("public:detail", args=[announcement.public_id]))
 
 
 def _back(request: HttpRequest, announcement: Announcement) -> HttpResponse:

@@ -26,6 +26,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from atalaya.comms.webhooks.outbox import emit_event
 from atalaya.core.models import Site, User
 from atalaya.core.services import record_audit
 from atalaya.monitoring.models import Alert, CheckKind, Device, Severity
@@ -203,6 +204,7 @@ def raise_or_update(
                 record_audit(
                     None, alert, "alert.opened", client=alert.client, after=_snapshot(alert)
                 )
+                emit_event("alert.opened", alert, key=f"alert.opened:{alert.pk}", now=now)
         except IntegrityError:
             # Another sweeper opened it a moment ago: update theirs.
             existing = _open_alert(device, site, kind, target)

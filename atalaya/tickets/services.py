@@ -23,6 +23,7 @@ from django.db.models import F, Field, Max, Model
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from atalaya.comms.webhooks.outbox import emit_event
 from atalaya.core.models import Client, Contact, Site, User
 from atalaya.tickets import search, signals, sla
 from atalaya.tickets.models import (
@@ -285,6 +286,7 @@ def create_ticket(
         # A new ticket has no search document yet: one INSERT, not update_or_create's
         # SELECT and savepoints.
         SearchDocument.objects.create(ticket=ticket, body=f"{subject}\n{body}")
+        emit_event("ticket.created", ticket, key=f"ticket.created:{ticket.pk}", now=now)
     return ticket
 
 

@@ -21,6 +21,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from atalaya.comms.webhooks.outbox import emit_event
 from atalaya.core.models import Role, User
 from atalaya.mail.models import OutboundKind
 from atalaya.mail.outbox import queue_mail
@@ -127,6 +128,9 @@ def send_due_reminders(*, now: datetime | None = None) -> ReminderRun:
                     if person.pk == fix.owner_id and queued is not None:
                         reminder.outbound = queued
                         reminder.save(update_fields=["outbound"])
+                emit_event(
+                    "fix_reminder.sent", reminder, key=f"fix_reminder:{reminder.pk}", now=now
+                )
                 if stage == ReminderStage.OVERDUE:
                     TemporaryFix.objects.filter(pk=fix.pk).update(escalated_at=now)
                     run.escalated += 1

@@ -46,6 +46,7 @@ from atalaya.billing.services.reminders.decision import (
     load_recipients,
 )
 from atalaya.billing.services.reminders.policy import _clean_reason
+from atalaya.comms.webhooks.outbox import emit_event
 from atalaya.core.models import Client, User
 from atalaya.core.services import record_audit
 from atalaya.mail.outbox import queue_mail
@@ -537,6 +538,7 @@ def _send_one(
             },
         )
         result.sent.append(item.pk)
+        emit_event("reminder.sent", item, key=f"reminder.sent:{item.pk}", now=now)
 
 
 def _deliver(item: ReminderItem, invoice: Invoice, now: datetime, category: Any) -> None:

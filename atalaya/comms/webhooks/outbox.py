@@ -108,24 +108,33 @@ def emit_event(
     hooks = subscribers(event) if webhooks is None else webhooks
     if not hooks:
         return 0
+    keys = {hook.pk: f"{hook.pk}:{key}"[:255] for hook in hooks}
+    done = set(
+        WebhookDelivery.objects.filter(idempotency_key__in=keys.values()).values_list(
+            "idempotency_key", flat=True
+        )
+    )
+    hooks = [hook for hook in hooks if keys[hook.pk] not in done]
+    if not hooks:
+        return 0
     now = now or timezone.now()
     body = event_body(event, payload_of(data), key=key, occurred_at=now)
     rows = [
         WebhookDelivery(
             webhook_id=hook.pk,
             event=event,
-            idempotency_key=f"{hook.pk}:{key}"[:255],
+            idempotency_key=keys[hook.pk],
             body=body,
             created_at=now,
             next_attempt_at=now,
         )
         for hook in hooks
     ]
-    # ON CONFLICT DO NOTHING: a key emitted before stays as it was, and the caller's
-    # transaction is not spoilt (no IntegrityError).
-    written = WebhookDelivery.objects.bulk_create(rows, ignore_conflicts=True)
+    # ON CONFLICT DO NOTHING as well: a concurrent emit of the same key between the
+    # check above and here is dropped, and the caller's transaction is not spoilt.
+    WebhookDelivery.objects.bulk_create(rows, ignore_conflicts=True)
     kick_delivery()
-    return len(written)
+    return len(rows)
 
 
 def _run_delivery_job() -> None:
@@ -163,9 +172,12 @@ class DeliveryReport:
     disabled: int = 0
     seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
+    # Webhooks switched off during this run: their rows still waiting are not sent.
+    switched_off: set[int] = field(default_factory=set)
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        data.pop("switched_off")
         data["seconds"] = round(self.seconds, 3)
         data["errors"] = self.errors[:20]
         return data
@@ -280,10 +292,10 @@ def _record(
             response_body=outcome.body[: http.BODY_LIMIT],
             error=(outcome.error or "")[:500],
         )
-        if gone and disable_webhook(
-            delivery.webhook, reason="410 Gone from the receiver", actor=None
-        ):
-            report.disabled += 1
+        if gone:
+            report.switched_off.add(delivery.webhook_id)
+            if disable_webhook(delivery.webhook, reason="410 Gone from the receiver", actor=None):
+                report.disabled += 1
     if outcome.is_success:
         report.delivered += 1
     elif fields["status"] == DeliveryStatus.FAILED:
@@ -353,6 +365,9 @@ def deliver_due(
                     exhausted = True
             while waiting and len(pending) < POOL_SIZE:
                 delivery = waiting.pop(0)
+                if delivery.webhook_id in report.switched_off:
+                    _cancel(delivery)
+                    continue
                 pending[pool.submit(_send, delivery)] = delivery
             if not pending:
                 break
@@ -379,6 +394,13 @@ def deliver_due(
         _release(waiting)
     report.seconds = time.monotonic() - started
     return report
+
+
+def _cancel(delivery: WebhookDelivery) -> None:
+    """A claimed row of a webhook switched off meanwhile: cancelled, like its queued ones."""
+    WebhookDelivery.objects.filter(
+        pk=delivery.pk, status=DeliveryStatus.SENDING, claimed_at=delivery.claimed_at
+    ).update(status=DeliveryStatus.CANCELLED, claimed_at=None)
 
 
 def _release(rows: list[WebhookDelivery]) -> None:

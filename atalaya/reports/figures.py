@@ -275,15 +275,19 @@ def _ticket_figures(client: Client, start: datetime, end: datetime) -> dict[str,
         .values_list("pk", "slug", "name", "name_es")
     }
     categories = []
-    for category_id in set(opened) | set(closed):
-        slug, name, name_es = names.get(category_id, ("", "No category", "Sin categoría"))
+    for key in set(opened) | set(closed):
+        slug, name, name_es = (
+            names.get(key, ("", "No category", "Sin categoría"))
+            if key is not None
+            else ("", "No category", "Sin categoría")
+        )
         categories.append(
             CategoryCount(
                 key=slug,
                 name=name,
                 name_es=name_es,
-                opened=opened.get(category_id, 0),
-                closed=closed.get(category_id, 0),
+                opened=opened.get(key, 0),
+                closed=closed.get(key, 0),
             )
         )
     categories.sort(key=lambda c: (-c.opened, -c.closed, c.name.casefold()))
@@ -433,7 +437,7 @@ def _billing_figures(client: Client, first: date, last: date, end: datetime) -> 
         InvoiceRow(
             code=code,
             kind=kind,
-            issue_date=issue_date.isoformat(),
+            issue_date=issue_date.isoformat() if issue_date else "",
             total=str(_money(total)),
             currency=currency,
         )

@@ -224,7 +224,7 @@ class RecipientsForm(forms.Form):
         super().__init__(*args, **kwargs)
         field = cast(forms.ModelMultipleChoiceField, self.fields["contacts"])
         field.queryset = Contact.objects.filter(memberships__client=client).order_by("name", "pk")
-        field.label_from_instance = lambda c: (  # type: ignore[method-assign]
+        field.label_from_instance = lambda c: (  # type: ignore[method-assign,assignment]
             f"{c.name} <{c.email}>" if c.email else f"{c.name} ({_('no e-mail address')})"
         )
 

@@ -10,6 +10,7 @@ from atalaya.billing.views import catalog as catalog_views
 from atalaya.billing.views import invoices as invoice_views
 from atalaya.billing.views import payments as payment_views
 from atalaya.billing.views import profile as profile_views
+from atalaya.billing.views import quotes as quote_views
 from atalaya.billing.views import reminders as reminder_views
 from atalaya.billing.views import sepa as sepa_views
 from atalaya.billing.views import settings as settings_views
@@ -183,4 +184,18 @@ urlpatterns: list = [
         reminder_views.invoice_undispute,
         name="invoice_undispute",
     ),
+    # Quotes for service packages, decided by the client in the portal (views/quotes.py).
+    path("quotes/", quote_views.quote_list, name="quote_list"),
+    path("quotes/new/", quote_views.quote_new, name="quote_new"),
+    path("quotes/<uuid:quote_id>/", quote_views.quote_detail, name="quote_detail"),
+    path("quotes/<uuid:quote_id>/edit/", quote_views.quote_edit, name="quote_edit"),
+    path("quotes/<uuid:quote_id>/lines/", quote_views.quote_line_add, name="quote_line_add"),
+    path(
+        "quotes/<uuid:quote_id>/lines/<int:quote_line_id>/remove/",
+        quote_views.quote_line_remove,
+        name="quote_line_remove",
+    ),
+    path("quotes/<uuid:quote_id>/send/", quote_views.quote_send, name="quote_send"),
+    path("quotes/<uuid:quote_id>/withdraw/", quote_views.quote_withdraw, name="quote_withdraw"),
+    path("quotes/<uuid:quote_id>/pdf/", quote_views.quote_pdf, name="quote_pdf"),
 ]

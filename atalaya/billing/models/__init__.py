@@ -41,6 +41,13 @@ from atalaya.billing.models.payments import (
     Payment,
     PaymentAllocation,
 )
+from atalaya.billing.models.quotes import (
+    DECIDED_STATUSES,
+    Quote,
+    QuoteCounter,
+    QuoteLine,
+    QuoteStatus,
+)
 from atalaya.billing.models.reminders import (
     ItemStatus,
     ReminderChannel,
@@ -56,6 +63,7 @@ from atalaya.billing.models.reminders import (
 
 __all__ = [
     "COLLECTION_PENDING_STATUSES",
+    "DECIDED_STATUSES",
     "Agreement",
     "AgreementLine",
     "AgreementRate",
@@ -86,6 +94,10 @@ __all__ = [
     "PaymentMethod",
     "Product",
     "QuantityMode",
+    "Quote",
+    "QuoteCounter",
+    "QuoteLine",
+    "QuoteStatus",
     "ReminderChannel",
     "ReminderItem",
     "ReminderKind",

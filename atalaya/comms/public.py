@@ -57,7 +57,7 @@ def _render(request: HttpRequest, template: str, language: str, context: dict[st
                 **context,
                 "language": language,
                 "msp_name": msp_name(),
-                "feed_url": reverse("public:feed", args=[language]),
+                "feed_url": reverse(f"public:feed_{language}"),
             },
         )
     response["Content-Language"] = language
@@ -134,16 +134,13 @@ class NewsFeed(Feed):
         return reverse("public:list") + f"?lang={language}"
 
     def feed_url(self, language: str) -> str:
-        return reverse("public:feed", args=[language])
+        return reverse(f"public:feed_{language}")
 
     def feed_guid(self, language: str) -> str:
         return self.feed_url(language)
 
     def author_name(self, language: str) -> str:
         return msp_name()
-
-    def language(self, language: str) -> str:  # type: ignore[override]
-        return language
 
     def items(self, language: str) -> list[Announcement]:
         return list(

@@ -10,5 +10,7 @@ app_name = "public"
 urlpatterns = [
     path("", public.news_list, name="list"),
     path("<uuid:announcement_id>/", public.news_detail, name="detail"),
-    path("feed/<str:language>.atom", public.news_feed, name="feed"),
+    # One fixed path per language (no parameter): the feed is the same for everyone.
+    path("feed/en.atom", public.news_feed, {"language": "en"}, name="feed_en"),
+    path("feed/es.atom", public.news_feed, {"language": "es"}, name="feed_es"),
 ]

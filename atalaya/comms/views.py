@@ -113,7 +113,12 @@ def announcement_edit(request: HttpRequest, announcement_id: Any) -> HttpRespons
         clients=Client.objects.visible_to(user),
     )
     if announcement.status not in services.EDITABLE_STATUSES:
-        form.add_error(None, _("Only a draft or scheduled announcement can be changed."))
+        locked = _("Only a draft or scheduled announcement can be changed.")
+        # An unbound form has no cleaned data to add an error to: say it as a message.
+        if form.is_bound:
+            form.add_error(None, locked)
+        else:
+            messages.error(request, locked)
     elif request.method == "POST" and form.is_valid():
         try:
             services.update_announcement(

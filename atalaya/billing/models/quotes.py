@@ -123,9 +123,12 @@ class Quote(models.Model):
                 name="sent_quote_has_number",
             ),
             models.CheckConstraint(
+                # The agreement is made in the same transaction right after the status
+                # moves (its own service needs the quote accepted first), so it is the
+                # service's promise; the start and the decider are the row's.
                 condition=~Q(status="accepted")
-                | Q(agreement__isnull=False, chosen_start__isnull=False),
-                name="accepted_quote_has_agreement",
+                | Q(decided_by__isnull=False, chosen_start__isnull=False),
+                name="accepted_quote_has_start",
             ),
             # Rounded: SQLite adds NUMERIC columns as floats (see Invoice).
             models.CheckConstraint(

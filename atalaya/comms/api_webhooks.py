@@ -35,6 +35,13 @@ class WebhookIn(Schema):
     is_active: bool = True
 
 
+class WebhookPatch(Schema):
+    name: str | None = Field(None, max_length=100)
+    url: str | None = Field(None, max_length=2000)
+    events: list[str] | None = Field(None, max_length=10)
+    is_active: bool | None = None
+
+
 class WebhookOut(Schema):
     public_id: uuid.UUID
     name: str
@@ -147,14 +154,21 @@ def get_webhook(request: HttpRequest, webhook_id: uuid.UUID) -> dict[str, Any]:
     return _out(get_webhook_or_404(user, webhook_id), user)
 
 
-@router.put("/{webhook_id}", response=responses(WebhookOut), summary="Change a webhook")
-def update_webhook(request: HttpRequest, webhook_id: uuid.UUID, payload: WebhookIn) -> Any:
-    """Replace name, URL, events and state (administrators). Switching it off cancels
-    its queued deliveries."""
-    user = _staff(request)
-    webhook = get_webhook_or_404(user, webhook_id)
+@router.patch("/{webhook_id}", response=responses(WebhookOut), summary="Change a webhook")
+def update_webhook(request: HttpRequest, webhook_id: uuid.UUID, payload: WebhookPatch) -> Any:
+    """Change name, URL, events or state (administrators); fields left out stay as they
+    are. Switching it off cancels its queued deliveries."""
+    webhook = get_webhook_or_404(_staff(request), webhook_id)
     user = _admin(request)
-    webhook = services.update_webhook(actor=user, webhook=webhook, **payload.dict())
+    given = payload.dict(exclude_unset=True)
+    fields = {
+        "name": webhook.name,
+        "url": webhook.url,
+        "events": list(webhook.events),
+        "is_active": webhook.is_active,
+        **{k: v for k, v in given.items() if v is not None},
+    }
+    webhook = services.update_webhook(actor=user, webhook=webhook, **fields)
     return _out(webhook, user)
 
 

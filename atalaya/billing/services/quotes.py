@@ -94,6 +94,14 @@ def _audit(actor: User | None, quote: Quote, action: str, **changes: Any) -> Non
     record_audit(actor, quote, action, client=quote.client, **changes)
 
 
+def _mail_paused() -> bool:
+    """Inside ``mail.notify.notifications_paused`` (the demo loader writing history) no
+    quote mail is queued: those decisions happened long ago, to made-up people."""
+    from atalaya.mail import notify
+
+    return notify._paused.get()
+
+
 def _lock(quote: Quote) -> Quote:
     return Quote.objects.select_for_update().select_related("client").get(pk=quote.pk)
 
@@ -413,9 +421,10 @@ def send_quote(*, actor: User | None, quote: Quote) -> list[Any]:
     if not updated:  # pragma: no cover - the row is locked above
         raise QuoteConflict({"status": [_("Only a draft quote can be sent.")]})
     locked.refresh_from_db()
-    pdf = render_pdf(locked)
+    paused = _mail_paused()
+    pdf = b"" if paused else render_pdf(locked)
     messages = []
-    for address, language, contact in to:
+    for address, language, contact in [] if paused else to:
         with translation.override(language):
             subject, body = _offer_text(locked)
         message = queue_mail(
@@ -440,7 +449,7 @@ def send_quote(*, actor: User | None, quote: Quote) -> list[Any]:
         after={
             **_snapshot(locked),
             "to": [a for a, _l, _c in to],
-            "pdf_sha256": hashlib.sha256(pdf).hexdigest(),
+            "pdf_sha256": hashlib.sha256(pdf).hexdigest() if pdf else "",
         },
     )
     kick_delivery()
@@ -664,7 +673,7 @@ def _notify_msp(quote: Quote, now: Any) -> None:
     from atalaya.mail.outbox import kick_delivery, queue_mail
 
     author = quote.created_by
-    if author is None or not author.email or not author.is_active:
+    if author is None or not author.email or not author.is_active or _mail_paused():
         return
     decider = quote.decided_by.display_name() if quote.decided_by else ""
     link = settings.SITE_URL.rstrip("/") + reverse("billing:quote_detail", args=[quote.public_id])

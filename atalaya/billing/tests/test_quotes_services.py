@@ -246,3 +246,13 @@ def test_two_people_accept_at_once_one_agreement(world):
         AuditEvent.objects.filter(object_id=str(quote.public_id), action="quote.accepted").count()
         == 1
     )
+
+
+def test_the_daily_job_expires_sent_quotes(world):
+    from atalaya.billing.tasks_quotes import expire_quotes
+
+    quote = sent(world, ready(world))
+    assert expire_quotes.call_local(today=quote.valid_until) == 0
+    assert expire_quotes.call_local(today=quote.valid_until + timedelta(days=1)) == 1
+    quote.refresh_from_db()
+    assert quote.status == QuoteStatus.EXPIRED

@@ -1,0 +1,67 @@
+"""The event hooks in other apps: an alert opened and a temporary-fix reminder sent each
+queue one delivery with a small payload, once, however often the job runs."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from django.utils import timezone
+
+from atalaya.comms.webhooks import services
+from atalaya.comms.webhooks.models import WebhookDelivery
+from atalaya.conftest import World
+from atalaya.monitoring import alerts
+from atalaya.monitoring.models import CheckKind
+from atalaya.monitoring.tests.engine_helpers import make_device
+from atalaya.security.fixes import reminders
+from atalaya.security.models import TemporaryFix
+
+
+def subscribe(*events: str) -> None:
+    services.create_webhook(actor=None, name="Ops", url="http://127.0.0.1:9/", events=events)
+
+
+def bodies(event: str) -> list[dict]:
+    return [json.loads(d.body) for d in WebhookDelivery.objects.filter(event=event)]
+
+
+def test_an_alert_opened_is_one_event(world: World) -> None:
+    subscribe("alert.opened")
+    device = make_device(world.site_a, "srv-01")
+    for minute in range(3):
+        alerts.raise_or_update(
+            device=device,
+            kind=CheckKind.DISK,
+            target="/",
+            severity="warning",
+            message="/ is 92% full (internal: the backup dir)",
+            value=92.0,
+            now=timezone.now() + timedelta(minutes=minute),
+        )
+    (body,) = bodies("alert.opened")
+    data = body["data"]
+    assert data["device"] == (device.display_name or device.hostname)
+    assert (data["check"], data["target"], data["severity"]) == ("disk", "/", "warning")
+    assert data["client"] == world.client_a.name
+    assert "internal" not in json.dumps(body)
+    assert not WebhookDelivery.objects.filter(event="ticket.created").exists()
+
+
+def test_a_fix_reminder_sent_is_one_event(world: World) -> None:
+    subscribe("fix_reminder.sent", "ticket.created")
+    fix = TemporaryFix.objects.create(
+        client=world.client_a,
+        title="RDP opened for the accountant",
+        reason="internal reason",
+        owner=world.admin,
+        revert_by=timezone.localdate() + timedelta(days=3),
+    )
+    assert reminders.send_due_reminders().sent == 1
+    assert reminders.send_due_reminders().sent == 0
+    (body,) = bodies("fix_reminder.sent")
+    data = body["data"]
+    assert data["fix"] == fix.title and data["client"] == world.client_a.name
+    assert data["revert_by"] == fix.revert_by.isoformat()
+    assert data["url"].endswith(f"/security/fixes/{fix.public_id}/")
+    assert "internal reason" not in json.dumps(body)

@@ -11,6 +11,7 @@ name cannot make the renderer reach out.
 from __future__ import annotations
 
 import functools
+import threading
 from typing import Any
 
 from django.template.loader import render_to_string
@@ -160,11 +161,26 @@ def refuse_fetch(url: str, *args: Any, **kwargs: Any) -> Any:
     raise ValueError(f"external resource refused: {url[:80]}")
 
 
+_local = threading.local()
+
+
+def _font_config() -> Any:
+    """One WeasyPrint font configuration per thread: building it for each PDF cost about
+    15 % of the render (benchmarks/reports.py); pango's font maps are not shared across
+    threads, so neither is this."""
+    from weasyprint.text.fonts import FontConfiguration
+
+    config = getattr(_local, "font_config", None)
+    if config is None:
+        config = _local.font_config = FontConfiguration()
+    return config
+
+
 def render_pdf(body: str, figures: MonthlyFigures, language: str) -> bytes:
     """The report as PDF bytes (WeasyPrint, no network)."""
     from weasyprint import HTML
 
     document = render_document(body, figures, language)
-    pdf = HTML(string=document, url_fetcher=refuse_fetch).write_pdf()
+    pdf = HTML(string=document, url_fetcher=refuse_fetch).write_pdf(font_config=_font_config())
     assert pdf is not None
     return bytes(pdf)

@@ -316,7 +316,11 @@ _ERROR_REF = {"application/json": {"schema": {"$ref": "#/components/schemas/Erro
             "200": {"description": "The PDF", "content": {"application/pdf": {}}},
             **{
                 code: {"description": text, "content": _ERROR_REF}
-                for code, text in (("401", "Unauthorized"), ("404", "Not Found"))
+                for code, text in (
+                    ("401", "Unauthorized"),
+                    ("404", "Not Found"),
+                    ("422", "Unprocessable Entity"),
+                )
             },
         }
     },

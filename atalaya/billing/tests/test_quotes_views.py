@@ -178,3 +178,14 @@ def test_api_create_send_accept(world):
     again = client("post", f"/quotes/{quote_id}/accept", start)
     assert again.status_code == 422 and "accepted" in again.content.decode()
     assert staff("get", f"/quotes/{quote_id}/pdf").content.startswith(b"%PDF")
+
+
+def test_new_quote_from_the_client_page_preselects_the_client(world):
+    ready(world)
+    http = world.http(world.tech)
+    page = http.get(reverse("billing:quote_new"), {"client": str(world.client_b.public_id)})
+    assert page.status_code == 200
+    assert f'value="{world.client_b.public_id}" selected'.encode() in page.content
+    assert http.get(reverse("billing:quote_new"), {"client": "not-a-uuid"}).status_code == 200
+    client_page = http.get(reverse("client_detail", args=[world.client_b.public_id]))
+    assert reverse("billing:quote_new").encode() in client_page.content

@@ -2,5 +2,11 @@
 
 from __future__ import annotations
 
+from django.urls import path
+
+from atalaya.calls import hooks
+
 app_name = "call_hooks"
-urlpatterns: list = []
+urlpatterns = [
+    path("<str:phone_system_id>/ring/", hooks.ring, name="ring"),
+]

@@ -14,6 +14,7 @@ from huey import crontab
 from huey.contrib.djhuey import db_periodic_task
 
 from atalaya.billing.services import agreements
+from atalaya.billing.tasks_quotes import expire_quotes  # noqa: F401 - huey registers tasks.py only
 
 logger = logging.getLogger(__name__)
 

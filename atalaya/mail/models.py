@@ -188,6 +188,8 @@ class OutboundKind(models.TextChoices):
     INVOICE = "invoice", _("Invoice")
     SECURITY = "security", _("Security notice")
     AWARENESS = "awareness", _("Awareness tip")
+    QUOTE = "quote", _("Quote")
+    REPORT = "report", _("Monthly report")
 
 
 class OutboundMessageQuerySet(models.QuerySet["OutboundMessage"]):

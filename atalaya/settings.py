@@ -202,6 +202,11 @@ HUEY_IMMEDIATE = env_bool("ATALAYA_JOBS_IMMEDIATE", False)
 # A resolved ticket the client has not reopened for this many days is closed by the
 # hourly job (tickets/tasks.py); 0 turns that off.
 TICKET_AUTOCLOSE_DAYS = int(os.environ.get("ATALAYA_AUTOCLOSE_DAYS", "7"))
+# Monthly client reports are proposed on the MSP's first working day (ISO weekdays here,
+# Spain's national holidays off) and mailed only once a person approves them, unless
+# auto-approval is turned on (reports/services.py).
+REPORTS_MSP_WORKING_DAYS = os.environ.get("ATALAYA_REPORTS_WORKING_DAYS", "12345")
+REPORTS_AUTO_APPROVE = env_bool("ATALAYA_REPORTS_AUTO_APPROVE", False)
 if REDIS_URL:
     HUEY = {
         "huey_class": "huey.RedisHuey",

@@ -12,7 +12,7 @@ from datetime import date, timedelta
 
 from django.conf import settings
 
-from atalaya.core.demo.holidays import spanish_national_holidays
+from atalaya.core.holidays import spanish_national_holidays
 
 
 def msp_working_days() -> frozenset[int]:

@@ -17,7 +17,6 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from atalaya.core.demo import texts
-from atalaya.core.demo.holidays import spanish_national_holidays
 from atalaya.core.demo.people import (
     CLIENTS,
     EN_FIRST,
@@ -29,6 +28,7 @@ from atalaya.core.demo.people import (
     STAFF,
     ClientSpec,
 )
+from atalaya.core.holidays import spanish_national_holidays
 from atalaya.tickets import sla
 
 DEFAULT_SEED = 2020

@@ -21,9 +21,9 @@ from django.db import connection, models, transaction
 
 from atalaya.core import services as core_services
 from atalaya.core.demo import build_plan, demo_logins, is_loaded, load_demo
-from atalaya.core.demo.holidays import easter_sunday, spanish_national_holidays
 from atalaya.core.demo.plan import surge_level
 from atalaya.core.demo.texts import SCENARIOS
+from atalaya.core.holidays import easter_sunday, spanish_national_holidays
 from atalaya.core.models import Client, Contact, Holiday, Role, User
 from atalaya.tickets import search
 from atalaya.tickets.models import (

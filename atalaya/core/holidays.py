@@ -1,4 +1,4 @@
-"""Spain's national public holidays, the calendar every demo client closes on.
+"""Spain's national public holidays: what every demo client and the MSP itself close on.
 
 Regional and local holidays differ per autonomous community and town; the demo keeps
 to the national ones that apply everywhere.

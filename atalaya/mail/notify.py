@@ -63,6 +63,11 @@ def notifications_paused() -> Iterator[None]:
         _paused.reset(token)
 
 
+def are_notifications_paused() -> bool:
+    """Whether this code runs inside ``notifications_paused`` (other apps' mail asks too)."""
+    return _paused.get()
+
+
 # ---------------------------------------------------------------------------------------
 # Building blocks
 # ---------------------------------------------------------------------------------------

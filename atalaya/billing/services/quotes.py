@@ -99,7 +99,7 @@ def _mail_paused() -> bool:
     quote mail is queued: those decisions happened long ago, to made-up people."""
     from atalaya.mail import notify
 
-    return notify._paused.get()
+    return notify.are_notifications_paused()
 
 
 def _lock(quote: Quote) -> Quote:

@@ -895,6 +895,7 @@ def create_ticket_from_mail(
             extra={"subject": subject, **(extra or {})},
         )
         _insert_row(SearchDocument(ticket=ticket, body=f"{subject}\n{body}"))
+        emit_event("ticket.created", ticket, key=f"ticket.created:{ticket.pk}", now=now)
     return ticket, event
 
 
@@ -1145,6 +1146,7 @@ def create_system_ticket(
             )
         )
         _insert_row(SearchDocument(ticket=ticket, body=f"{subject}\n{body}"))
+        emit_event("ticket.created", ticket, key=f"ticket.created:{ticket.pk}", now=now)
     return ticket
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import Any
 
 from django.utils import timezone
 
@@ -65,3 +66,23 @@ def test_a_fix_reminder_sent_is_one_event(world: World) -> None:
     assert data["revert_by"] == fix.revert_by.isoformat()
     assert data["url"].endswith(f"/security/fixes/{fix.public_id}/")
     assert "internal reason" not in json.dumps(body)
+
+
+def test_a_ticket_opened_by_mail_is_one_event(world: World, settings: Any, tmp_path: Any) -> None:
+    from atalaya.mail.inbound import ingest
+    from atalaya.mail.models import Mailbox
+    from atalaya.mail.tests import mails
+    from atalaya.tickets.models import Queue
+
+    settings.MEDIA_ROOT = tmp_path
+    Mailbox.objects.create(
+        address="support@atalaya.localhost", queue=Queue.objects.order_by("pk").first()
+    )
+    subscribe("ticket.created")
+    raw = mails.build(subject="Printer is broken", body="secret body text")
+    first, again = ingest(raw), ingest(raw)
+    assert again.is_duplicate and not first.is_duplicate
+    (body,) = bodies("ticket.created")
+    assert body["data"]["subject"] == "Printer is broken"
+    assert body["data"]["client"] == world.client_a.name
+    assert "secret body text" not in json.dumps(body)

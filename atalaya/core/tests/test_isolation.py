@@ -64,6 +64,12 @@ PUBLIC_ROUTES = {
     # Awareness tip links: the token in the mail is the credential; GET only confirms.
     "security/awareness/ack/<str:token>/",
     "security/awareness/opt-out/<str:token>/",
+    # The MSP's public news: announcements marked public, for anyone (client A's
+    # sample announcement is not public, so its page is a 404 here too).
+    "news/",
+    "news/<uuid:announcement_id>/",
+    "news/feed/en.atom",
+    "news/feed/es.atom",
 }
 
 # Words that only client A's data contains; none may reach client B or a stranger.

@@ -263,7 +263,8 @@ def _save_call(
     call: Call | None = None
     before: dict[str, Any] = {}
     if ring is not None:
-        ring = Ring.objects.select_for_update().select_related("call").get(pk=ring.pk)
+        # Locked alone: PostgreSQL refuses FOR UPDATE on the outer join to the call.
+        ring = Ring.objects.select_for_update().get(pk=ring.pk)
         call = ring.call
         if call is not None and call.ticket_id is not None:
             return call  # filed already (by another tab, or a colleague)

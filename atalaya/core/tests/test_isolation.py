@@ -70,6 +70,8 @@ PUBLIC_ROUTES = {
     "news/<uuid:announcement_id>/",
     "news/feed/en.atom",
     "news/feed/es.atom",
+    # Phone systems ring in with a signature (or token) of their own, not an account.
+    "hooks/calls/<str:phone_system_id>/ring/",
 }
 
 # Words that only client A's data contains; none may reach client B or a stranger.

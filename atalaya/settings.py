@@ -207,6 +207,9 @@ TICKET_AUTOCLOSE_DAYS = int(os.environ.get("ATALAYA_AUTOCLOSE_DAYS", "7"))
 # auto-approval is turned on (reports/services.py).
 REPORTS_MSP_WORKING_DAYS = os.environ.get("ATALAYA_REPORTS_WORKING_DAYS", "12345")
 REPORTS_AUTO_APPROVE = env_bool("ATALAYA_REPORTS_AUTO_APPROVE", False)
+# Phone numbers typed without +country are read in the client's country (from its time
+# zone) or, when that says nothing, in this one (core/phones.py).
+PHONE_REGION = os.environ.get("ATALAYA_PHONE_REGION", "ES").upper()
 if REDIS_URL:
     HUEY = {
         "huey_class": "huey.RedisHuey",

@@ -4,7 +4,7 @@ Contacts and clients keep their numbers as E.164 ("+34612345678", parsed by the
 ``phonenumbers`` library, Google's libphonenumber), so the same line typed as
 "612 34 56 78", "+34 612-345-678" or "0034612345678" is one value. Numbers without an
 international prefix are read in a region: the client's country (from its time zone)
-or ``settings.ATALAYA_PHONE_REGION`` (default "ES").
+or ``settings.PHONE_REGION`` (env ATALAYA_PHONE_REGION) (default "ES").
 
 For lookups every stored number also keeps its digits reversed
 (``Contact.phone_digits_rev``): a suffix of the number ("the last six digits") is then
@@ -33,7 +33,7 @@ ZONE_TAB = Path("/usr/share/zoneinfo/zone.tab")
 
 def default_region() -> str:
     """The install's region for numbers typed without a country code."""
-    region = str(getattr(settings, "ATALAYA_PHONE_REGION", "") or DEFAULT_REGION).upper()
+    region = str(getattr(settings, "PHONE_REGION", "") or DEFAULT_REGION).upper()
     return region if region in phonenumbers.SUPPORTED_REGIONS else DEFAULT_REGION
 
 

@@ -224,8 +224,10 @@ class RecipientsForm(forms.Form):
         super().__init__(*args, **kwargs)
         field = cast(forms.ModelMultipleChoiceField, self.fields["contacts"])
         field.queryset = Contact.objects.filter(memberships__client=client).order_by("name", "pk")
+        # Outside the f-string, so makemessages finds it.
+        no_address = _("no e-mail address")
         field.label_from_instance = lambda c: (  # type: ignore[method-assign,assignment]
-            f"{c.name} <{c.email}>" if c.email else f"{c.name} ({_('no e-mail address')})"
+            f"{c.name} <{c.email}>" if c.email else f"{c.name} ({no_address})"
         )
 
 

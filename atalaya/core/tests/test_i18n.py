@@ -276,7 +276,8 @@ def test_marked_strings_are_in_the_spanish_catalogue() -> None:
 _TEXT_ATTRIBUTE = re.compile(
     r"""\b(?:title|placeholder|aria-label|alt)\s*=\s*"([^"{]*[A-Za-z][^"]*)\""""
 )
-_BRAND = {"Atalaya"}
+# Names and units written the same in both languages.
+_BRAND = {"Atalaya", "Asterisk", "CX", "ms", "min"}
 
 
 def _untranslated_text(source: str) -> list[str]:
@@ -287,8 +288,10 @@ def _untranslated_text(source: str) -> list[str]:
     )
     attributes = [a for a in _TEXT_ATTRIBUTE.findall(re.sub(r"\{%.*?%\}", "", text)) if a]
     text = re.sub(r"\{%.*?%\}|\{\{.*?\}\}|\{#.*?#\}", "", text, flags=re.S)
-    text = re.sub(r"<(script|style)\b.*?</\1>", "", text, flags=re.S)
+    # Code samples (a dialplan, a curl line) are shown as written in every language.
+    text = re.sub(r"<(script|style|pre|code)\b.*?</\1>", "", text, flags=re.S)
     text = re.sub(r"<[^>]*>", " ", text)
+    text = re.sub(r"&#?\w+;", " ", text)  # character references are not words
     words = [w.strip() for w in re.findall(r"[A-Za-z][A-Za-z ,.'’:;!?-]+", text)]
     return [w for w in words + attributes if w and w not in _BRAND]
 

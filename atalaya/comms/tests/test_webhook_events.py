@@ -1,5 +1,6 @@
-"""The event hooks in other apps: an alert opened and a temporary-fix reminder sent each
-queue one delivery with a small payload, once, however often the job runs."""
+"""The event hooks in other apps: an alert opened, a temporary-fix reminder and a payment
+reminder sent each queue one delivery with a small payload, once, however often the job
+runs."""
 
 from __future__ import annotations
 
@@ -7,8 +8,13 @@ import json
 from datetime import timedelta
 from typing import Any
 
+import pytest
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from atalaya.billing.services import reminders as payment_reminders
+from atalaya.billing.tests.factories import issued_invoice, make_billing_contacts
+from atalaya.billing.tests.reminders_fixtures import fresh_bank_data
 from atalaya.comms.webhooks import services
 from atalaya.comms.webhooks.models import WebhookDelivery
 from atalaya.conftest import World
@@ -86,3 +92,28 @@ def test_a_ticket_opened_by_mail_is_one_event(world: World, settings: Any, tmp_p
     assert body["data"]["subject"] == "Printer is broken"
     assert body["data"]["client"] == world.client_a.name
     assert "secret body text" not in json.dumps(body)
+
+
+def test_a_payment_reminder_sent_is_one_event(world: World) -> None:
+    """Sending an approved run emits one ``reminder.sent`` per reminder, with the invoice
+    and the client, never the mail's text; a second send of the run is refused."""
+    subscribe("reminder.sent")
+    now = timezone.now().replace(microsecond=0)
+    make_billing_contacts(world)
+    fresh_bank_data(now.date())
+    invoice = issued_invoice(
+        world.client_a,
+        issue_date=(now - timedelta(days=50)).date(),
+        due_date=(now - timedelta(days=20)).date(),
+    )
+    run = payment_reminders.propose_run(actor=world.billing, now=now)
+    payment_reminders.approve_all(actor=world.billing, run=run, now=now)
+    payment_reminders.send_approved(actor=world.billing, run=run, now=now)
+    with pytest.raises(ValidationError):
+        payment_reminders.send_approved(actor=world.billing, run=run, now=now)
+    (body,) = bodies("reminder.sent")
+    data = body["data"]
+    assert data["invoice"] == invoice.code
+    assert data["client"] == world.client_a.name
+    item = run.items.get()
+    assert item.body not in json.dumps(body)

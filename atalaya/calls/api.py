@@ -20,7 +20,7 @@ from atalaya.calls.access import get_call_or_404, visible_calls
 from atalaya.calls.models import Call
 from atalaya.core.models import Client, Contact, User
 from atalaya.core.schemas import InputSchema
-from atalaya.tickets.models import Ticket
+from atalaya.tickets.models import Category, Ticket
 
 router = Router(tags=["calls"])
 
@@ -60,6 +60,9 @@ class CallIn(InputSchema):
         None,
         description="Number of an open ticket of the caller to add the call to; "
         "null opens a new ticket.",
+    )
+    category: str | None = Field(
+        None, max_length=100, description="Slug of the new ticket's category (e.g. `vpn`)."
     )
     started_at: datetime | None = None
     duration_seconds: int | None = Field(None, ge=0, le=86_400)
@@ -143,6 +146,11 @@ def log_call(request: HttpRequest, payload: CallIn) -> Any:
         )
         if ticket is None:
             raise FieldNotFound("ticket", "No such ticket of this client.")
+    category = None
+    if payload.category:
+        category = Category.objects.filter(slug=payload.category).first()
+        if category is None:
+            raise FieldNotFound("category", "No such category.")
     key = f"api:{user.pk}:{payload.idempotency_key}" if payload.idempotency_key else None
     call = services.log_call(
         actor=user,
@@ -152,6 +160,7 @@ def log_call(request: HttpRequest, payload: CallIn) -> Any:
         direction=payload.direction,
         note=payload.note,
         ticket=ticket,
+        category=category,
         started_at=payload.started_at,
         duration_seconds=payload.duration_seconds,
         idempotency_key=key,

@@ -17,7 +17,8 @@ from django.utils.translation import gettext_lazy as _
 from atalaya.calls.models import Direction
 from atalaya.calls.services import MAX_NOTE, MAX_QUERY
 from atalaya.core.models import Client, Contact, User
-from atalaya.tickets.models import Ticket
+from atalaya.tickets.forms import CategoryChoiceField
+from atalaya.tickets.models import Category, Ticket
 
 
 def new_token() -> str:
@@ -42,6 +43,11 @@ class CallForm(forms.Form):
         help_text=_("The first line becomes the subject of a new ticket. Ctrl+Enter saves."),
     )
     file_as = forms.CharField(required=False, max_length=20, initial="new")
+    category = CategoryChoiceField(
+        label=_("Category"),
+        queryset=Category.objects.all(),
+        required=False,
+    )
     client = forms.ModelChoiceField(
         label=_("Client (when the caller is not a contact yet)"),
         queryset=Client.objects.none(),

@@ -31,7 +31,7 @@ from atalaya.core.phones import (
 )
 from atalaya.core.services import record_audit
 from atalaya.tickets import services as ticket_services
-from atalaya.tickets.models import OPEN_STATUSES, Ticket, TicketEvent
+from atalaya.tickets.models import OPEN_STATUSES, Category, Ticket, TicketEvent
 
 MAX_NOTE = 20_000
 MAX_QUERY = 80
@@ -179,6 +179,7 @@ def log_call(
     number: str = "",
     direction: str = Direction.INBOUND,
     ticket: Ticket | None = None,
+    category: Category | None = None,
     started_at: datetime | None = None,
     duration_seconds: int | None = None,
     idempotency_key: str | None = None,
@@ -186,6 +187,8 @@ def log_call(
     now: datetime | None = None,
 ) -> Call:
     """Log a call and file it: a new ticket (``ticket`` None) or a note on an open ticket.
+
+    ``category`` is the new ticket's (a note on an existing ticket leaves its own alone).
 
     The ticket must be open and the caller's (or, with no contact, the client's). The
     call, the ticket or note and the audit event are written in one transaction. The
@@ -231,6 +234,7 @@ def log_call(
                 direction=direction,
                 note=note,
                 ticket=ticket,
+                category=category,
                 started_at=started_at or (ring.created_at if ring else now),
                 duration_seconds=duration_seconds,
                 idempotency_key=idempotency_key,
@@ -254,6 +258,7 @@ def _save_call(
     direction: str,
     note: str,
     ticket: Ticket | None,
+    category: Category | None,
     started_at: datetime,
     duration_seconds: int | None,
     idempotency_key: str | None,
@@ -287,6 +292,7 @@ def _save_call(
             contact=contact,
             subject=_subject(note, contact, number),
             body=_note_body(call, note),
+            category=category,
             now=now,
         )
         event = TicketEvent.objects.get(ticket=ticket, kind="created")

@@ -153,6 +153,7 @@ def call_new(request: HttpRequest) -> HttpResponse:
                 direction=data["direction"],
                 note=data["note"],
                 ticket=data["ticket"],
+                category=data.get("category"),
                 idempotency_key=f"form:{user.pk}:{data['token']}",
                 ring=ring,
             )

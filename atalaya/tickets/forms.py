@@ -77,7 +77,9 @@ class _UserChoiceField(forms.ModelChoiceField):
         return str(obj.display_name())
 
 
-class _CategoryChoiceField(forms.ModelChoiceField):
+class CategoryChoiceField(forms.ModelChoiceField):
+    """Categories by name in the viewer's language (the ticket and call forms)."""
+
     def label_from_instance(self, obj: Any) -> str:
         return str(obj.localized_name(get_language() or "en"))
 
@@ -469,7 +471,7 @@ class TicketCreateForm(forms.Form):
         required=False,
     )
     queue = _NamedChoiceField(label=_("Queue"), queryset=Queue.objects.all(), required=False)
-    category = _CategoryChoiceField(
+    category = CategoryChoiceField(
         label=_("Category"), queryset=Category.objects.all(), required=False
     )
     priority = forms.ChoiceField(
@@ -596,7 +598,7 @@ class ClassifyForm(forms.Form):
     """Queue and category: where the ticket waits and what area of the business it is about."""
 
     queue = _NamedChoiceField(label=_("Queue"), queryset=Queue.objects.all(), required=False)
-    category = _CategoryChoiceField(
+    category = CategoryChoiceField(
         label=_("Category"), queryset=Category.objects.all(), required=False
     )
 

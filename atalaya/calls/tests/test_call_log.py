@@ -11,7 +11,7 @@ from atalaya.calls.models import Call
 from atalaya.conftest import World
 from atalaya.core import services as core_services
 from atalaya.core.models import AuditEvent
-from atalaya.tickets.models import EventKind, Ticket, TicketEvent
+from atalaya.tickets.models import Category, EventKind, Ticket, TicketEvent
 
 
 @pytest.fixture
@@ -119,6 +119,25 @@ def test_form_logs_once_on_double_submit(phoned: World) -> None:
     assert first["Location"] == second["Location"]
     assert Call.objects.count() == 1
     assert Ticket.objects.filter(subject="VPN down again").count() == 1
+
+
+def test_form_files_a_new_ticket_in_the_chosen_category(phoned: World) -> None:
+    """The category picked in the form is the new ticket's; one that does not exist is
+    a form error and nothing is saved."""
+    category = Category.objects.exclude(pk=phoned.ticket_a.category_id).first()
+    assert category is not None
+    http = phoned.http(phoned.tech)
+    url = reverse("calls:new")
+    bad = http.post(url, _form(phoned, category="no-such-area"))
+    assert bad.status_code == 400 and not Call.objects.exists()
+    assert http.post(url, _form(phoned, category=str(category.pk))).status_code == 302
+    assert Ticket.objects.get(subject="VPN down again").category == category
+    # On an open ticket the call is a note: the ticket keeps its own category.
+    before = phoned.ticket_a.category_id
+    on_ticket = _form(phoned, file_as=str(phoned.ticket_a.number), token="e" * 32)
+    assert http.post(url, {**on_ticket, "category": str(category.pk)}).status_code == 302
+    phoned.ticket_a.refresh_from_db()
+    assert phoned.ticket_a.category_id == before
 
 
 def test_form_on_an_open_ticket_and_unknown_caller(phoned: World) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from atalaya.calls.models import Call
 from atalaya.conftest import World
 from atalaya.core.tests.apiclient import Api, fields_of
+from atalaya.tickets.models import Category, Ticket
 
 
 def _body(world: World, **extra: object) -> dict[str, object]:
@@ -38,8 +39,18 @@ def test_log_list_and_get_a_call(world: World) -> None:
     assert got.status_code == 200 and got.json()["note"].startswith("Screen flickers")
 
 
+def test_a_new_ticket_gets_the_category_given(world: World) -> None:
+    category = Category.objects.first()
+    assert category is not None
+    api = Api(world.tech)
+    made = api.post("/calls", _body(world, category=category.slug))
+    assert made.status_code == 201, made.content
+    assert Ticket.objects.get(number=made.json()["ticket"]).category == category
+
+
 def test_bad_calls_name_the_field(world: World) -> None:
     api = Api(world.tech)
+    assert fields_of(api.post("/calls", _body(world, category="no-such-area"))) == {"category"}
     assert fields_of(api.post("/calls", _body(world, number="12"))) == {"number"}
     assert fields_of(api.post("/calls", _body(world, ticket=world.ticket_b.number))) == {"ticket"}
     assert fields_of(api.post("/calls", _body(world, contact=str(world.contact_b.public_id)))) == {

@@ -28,7 +28,7 @@ import zoneinfo
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlparse, urlunparse
+from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -54,36 +54,12 @@ def result(name: str, value: float, unit: str) -> None:
 
 
 def configure_database(n: int, fresh: bool) -> str:
-    """Point ATALAYA_DATABASE_URL at the bench database (creating it) before Django starts."""
-    base = os.environ.get("ATALAYA_DATABASE_URL", "")
-    bench_dir = ROOT / "var" / "bench"
-    bench_dir.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("ATALAYA_DATA_DIR", str(bench_dir))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "atalaya.settings")
-    if base.startswith(("postgres://", "postgresql://")):
-        import psycopg
+    """The bench database of this size (see _bench_db.py)."""
+    import _bench_db
 
-        parsed = urlparse(base)
-        name = f"bench_{n}"
-        admin_url = urlunparse(parsed._replace(path="/postgres"))
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            exists = conn.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
-            ).fetchone()
-            if exists and fresh:
-                conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-                exists = None
-            if not exists:
-                conn.execute(f'CREATE DATABASE "{name}"')
-        url = urlunparse(parsed._replace(path=f"/{name}"))
-    else:
-        path = bench_dir / f"tickets_{n}.sqlite3"
-        if fresh:
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
-        url = f"sqlite:///{path}"
-    os.environ["ATALAYA_DATABASE_URL"] = url
-    return url
+    return _bench_db.configure_database(
+        pg_name=f"bench_{n}", sqlite_name=f"tickets_{n}", fresh=fresh
+    )
 
 
 def seeded_count() -> int | None:

@@ -36,6 +36,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from atalaya.core.claims import claim_due
 from atalaya.core.models import Client, Contact, User
 from atalaya.core.services import record_audit
 from atalaya.mail import addressing, smtp
@@ -359,47 +360,19 @@ def backoff_after(attempts: int) -> timedelta:
 
 
 def _claim(now: datetime, limit: int) -> tuple[list[OutboundMessage], int]:
-    """Claim up to ``limit`` due rows (and rows whose claim outlived the lease).
-
-    Each row is taken by compare-and-set on its status (and old claim), so of two
-    workers that saw the same row only one gets it. All in one short transaction. When
-    another worker took every row this one saw, it looks again (there may be more).
-    """
-    for _round in range(5):
-        due = list(
-            OutboundMessage.objects.due(now)
-            .order_by("next_attempt_at", "id")
-            .values_list("pk", flat=True)[:limit]
-        )
-        stale: list[tuple[int, datetime | None]] = []
-        if len(due) < limit:
-            stale = list(
-                OutboundMessage.objects.filter(status=Delivery.SENDING, claimed_at__lt=now - LEASE)
-                .order_by("claimed_at", "id")
-                .values_list("pk", "claimed_at")[: limit - len(due)]
-            )
-        if not due and not stale:
-            return [], 0
-        won: list[int] = []
-        taken_over = 0
-        with transaction.atomic():
-            for pk in due:
-                if OutboundMessage.objects.filter(
-                    pk=pk, status=Delivery.QUEUED, next_attempt_at__lte=now
-                ).update(status=Delivery.SENDING, claimed_at=now):
-                    won.append(pk)
-            for pk, claimed_at in stale:
-                if OutboundMessage.objects.filter(
-                    pk=pk, status=Delivery.SENDING, claimed_at=claimed_at
-                ).update(claimed_at=now):
-                    won.append(pk)
-                    taken_over += 1
-        if won:
-            rows = OutboundMessage.objects.filter(pk__in=won)
-            return sorted(rows, key=lambda m: (m.next_attempt_at, m.pk)), taken_over
-        if len(due) + len(stale) < limit:
-            break
-    return [], 0
+    """Claim up to ``limit`` due rows (and rows whose claim outlived the lease): see
+    core/claims.py. The rows come back oldest due first, with how many were taken over."""
+    won, taken_over = claim_due(
+        OutboundMessage,
+        OutboundMessage.objects.due(now),
+        queued=Delivery.QUEUED,
+        sending=Delivery.SENDING,
+        now=now,
+        lease=LEASE,
+        limit=limit,
+    )
+    rows = OutboundMessage.objects.filter(pk__in=won)
+    return sorted(rows, key=lambda m: (m.next_attempt_at, m.pk)), taken_over
 
 
 class _Results:

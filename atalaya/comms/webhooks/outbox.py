@@ -37,6 +37,7 @@ from atalaya.comms.webhooks.models import (
     WebhookDelivery,
 )
 from atalaya.comms.webhooks.payloads import payload_of
+from atalaya.core.claims import claim_due
 
 logger = logging.getLogger(__name__)
 
@@ -193,41 +194,17 @@ def _due(now: datetime) -> Q:
 
 
 def _claim(now: datetime, limit: int) -> tuple[list[WebhookDelivery], int]:
-    """Claim up to ``limit`` due rows (and rows whose claim outlived the lease).
-
-    Each row is taken by compare-and-set on its status (and old claim), so of two
-    workers that saw the same row only one gets it; all in one short transaction.
-    """
-    due = list(
-        WebhookDelivery.objects.filter(_due(now))
-        .order_by("next_attempt_at", "id")
-        .values_list("pk", flat=True)[:limit]
+    """Claim up to ``limit`` due rows of active webhooks (and rows whose claim outlived
+    the lease): see core/claims.py. Oldest due first, with how many were taken over."""
+    won, taken_over = claim_due(
+        WebhookDelivery,
+        WebhookDelivery.objects.filter(_due(now)),
+        queued=DeliveryStatus.QUEUED,
+        sending=DeliveryStatus.SENDING,
+        now=now,
+        lease=LEASE,
+        limit=limit,
     )
-    stale: list[tuple[int, datetime | None]] = []
-    if len(due) < limit:
-        stale = list(
-            WebhookDelivery.objects.filter(
-                status=DeliveryStatus.SENDING, claimed_at__lt=now - LEASE
-            )
-            .order_by("claimed_at", "id")
-            .values_list("pk", "claimed_at")[: limit - len(due)]
-        )
-    won: list[int] = []
-    taken_over = 0
-    with transaction.atomic():
-        for pk in due:
-            if WebhookDelivery.objects.filter(
-                pk=pk, status=DeliveryStatus.QUEUED, next_attempt_at__lte=now
-            ).update(status=DeliveryStatus.SENDING, claimed_at=now):
-                won.append(pk)
-        for pk, claimed_at in stale:
-            if WebhookDelivery.objects.filter(
-                pk=pk, status=DeliveryStatus.SENDING, claimed_at=claimed_at
-            ).update(claimed_at=now):
-                won.append(pk)
-                taken_over += 1
-    if not won:
-        return [], 0
     rows = WebhookDelivery.objects.filter(pk__in=won).select_related("webhook")
     return sorted(rows, key=lambda d: (d.next_attempt_at, d.pk)), taken_over
 

@@ -43,6 +43,25 @@ def responses(schema: Any, status: int = 200) -> dict[int, Any]:
     }
 
 
+_ERROR_REF = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
+
+# ``openapi_extra`` of a route that answers a PDF (an invoice's, a quote's): the file on
+# success, the JSON error shape otherwise.
+PDF_OPENAPI = {
+    "responses": {
+        "200": {"description": "The PDF", "content": {"application/pdf": {}}},
+        **{
+            code: {"description": text, "content": _ERROR_REF}
+            for code, text in (
+                ("401", "Unauthorized"),
+                ("404", "Not Found"),
+                ("422", "Unprocessable Entity"),
+            )
+        },
+    }
+}
+
+
 def created(value: Any) -> Any:
     """A 201 response for a route declared with ``response={201: …}``."""
     if Status is None:  # django-ninja before 1.6 takes a (status, value) tuple

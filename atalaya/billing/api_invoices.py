@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from ninja import Query, Router, Schema
 from pydantic import Field
 
-from atalaya.apiutil import FieldNotFound, created, responses
+from atalaya.apiutil import PDF_OPENAPI, FieldNotFound, created, responses
 from atalaya.billing import balance
 from atalaya.billing.access_invoices import get_invoice_or_404, visible_invoices
 from atalaya.billing.models import (
@@ -345,25 +345,10 @@ def credit_note(request: HttpRequest, invoice_id: uuid.UUID, payload: CreditNote
     return created(_invoice_out(note))
 
 
-_ERROR_REF = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
-
-
 @router.get(
     "/invoices/{invoice_id}/pdf",
     summary="The invoice's PDF",
-    openapi_extra={
-        "responses": {
-            "200": {"description": "The PDF", "content": {"application/pdf": {}}},
-            **{
-                code: {"description": text, "content": _ERROR_REF}
-                for code, text in (
-                    ("401", "Unauthorized"),
-                    ("404", "Not Found"),
-                    ("422", "Unprocessable Entity"),
-                )
-            },
-        }
-    },
+    openapi_extra=PDF_OPENAPI,
 )
 def invoice_pdf(request: HttpRequest, invoice_id: uuid.UUID) -> HttpResponse:
     """The invoice's PDF, in the invoice's language."""

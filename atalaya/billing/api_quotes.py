@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from ninja import Query, Router, Schema
 from pydantic import Field
 
-from atalaya.apiutil import FieldNotFound, created, responses
+from atalaya.apiutil import PDF_OPENAPI, FieldNotFound, created, responses
 from atalaya.billing.access_quotes import get_quote_or_404
 from atalaya.billing.models import Product, Quote, QuoteStatus
 from atalaya.billing.services import quotes as services
@@ -305,25 +305,10 @@ def decline_quote(request: HttpRequest, quote_id: uuid.UUID, payload: DeclineIn)
     return _reload(user, quote)
 
 
-_ERROR_REF = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
-
-
 @router.get(
     "/quotes/{quote_id}/pdf",
     summary="The quote's PDF",
-    openapi_extra={
-        "responses": {
-            "200": {"description": "The PDF", "content": {"application/pdf": {}}},
-            **{
-                code: {"description": text, "content": _ERROR_REF}
-                for code, text in (
-                    ("401", "Unauthorized"),
-                    ("404", "Not Found"),
-                    ("422", "Unprocessable Entity"),
-                )
-            },
-        }
-    },
+    openapi_extra=PDF_OPENAPI,
 )
 def quote_pdf(request: HttpRequest, quote_id: uuid.UUID) -> HttpResponse:
     """The quote's PDF, in the quote's language."""
